@@ -1,0 +1,336 @@
+"""The keyspace: numbered databases of binary-safe keys, per-key expiry, and the single change hook.
+
+Keys are ``bytes``.  A value's Python type is its Redis type: ``bytes`` is a string, and the other Redis
+types get their own container types (see :data:`TYPE_NAMES`), so a command checks the type with one
+``type(value) is bytes`` test and raises :class:`~leakdb.errors.WrongTypeError` on a mismatch.
+
+Every mutation goes through a :class:`Database` method that ends by calling ``database.notify`` with a
+change record.  ``notify`` is ``None`` while nothing listens (memory mode), so the hook costs one
+attribute test.  Persistence, the write-behind queue, WATCH and keyspace notifications are listeners.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+from .errors import DBIndexError, NotAnIntegerError, OverflowError_, WrongTypeError
+
+DEFAULT_DATABASES = 16
+
+# Redis type name of each engine value type.  Types other than strings register here when they land.
+TYPE_NAMES: dict[type, str] = {bytes: "string"}
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+# Change operations.
+SET = "set"  # key now holds `value` with deadline `expire_at_ms` (None: no expiry)
+DELETE = "del"  # key is gone (deleted, expired, moved away or evicted)
+EXPIRE = "expire"  # only the key's deadline changed, to `expire_at_ms` (None: persisted)
+FLUSHDB = "flushdb"  # every key of database `db` is gone
+SWAPDB = "swapdb"  # databases `db` and `value` (an int) exchanged their contents
+
+
+class Change(NamedTuple):
+    """One mutation, as listeners see it."""
+
+    op: str
+    db: int
+    key: bytes | None
+    value: Any
+    expire_at_ms: int | None
+
+
+Listener = Callable[[Change], None]
+
+
+def parse_int(raw: bytes) -> int | None:
+    """`raw` as a 64-bit signed integer if it is written the one way Redis accepts, else None.
+
+    Redis rejects signs other than a leading '-', spaces, leading zeros and '-0'; Python's int()
+    accepts all of them, so the round trip through formatting is the check.
+    """
+    if not raw or len(raw) > 20:
+        return None
+    try:
+        number = int(raw)
+    except ValueError:
+        return None
+    if b"%d" % number != raw or not INT64_MIN <= number <= INT64_MAX:
+        return None
+    return number
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Database:
+    """One numbered database: ``data`` maps keys to values, ``expires`` maps keys to deadlines (ms)."""
+
+    __slots__ = ("data", "deadlines", "expires", "index", "notify")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.data: dict[bytes, Any] = {}
+        self.expires: dict[bytes, int] = {}
+        # (deadline, key) min-heap for active expiry; entries go stale when a deadline changes and are
+        # checked against `expires` when they reach the top.
+        self.deadlines: list[tuple[int, bytes]] = []
+        self.notify: Listener | None = None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def lookup(self, key: bytes) -> Any:
+        """The live value of `key`, or None.  An expired key is deleted on the way (lazy expiry)."""
+        value = self.data.get(key)
+        if value is not None and self.expires:
+            deadline = self.expires.get(key)
+            if deadline is not None and deadline <= now_ms():
+                self._expire_now(key)
+                return None
+        return value
+
+    def get_string(self, key: bytes) -> bytes | None:
+        value = self.lookup(key)
+        if value is not None and type(value) is not bytes:
+            raise WrongTypeError()
+        return value
+
+    def get_typed(self, key: bytes, kind: type) -> Any:
+        """The value of `key` if it has type `kind`, None if missing; WrongTypeError otherwise."""
+        value = self.lookup(key)
+        if value is not None and type(value) is not kind:
+            raise WrongTypeError()
+        return value
+
+    def exists(self, key: bytes) -> bool:
+        return self.lookup(key) is not None
+
+    def deadline(self, key: bytes) -> int | None:
+        """The key's expiry deadline in ms, or None.  Callers check the key exists first."""
+        return self.expires.get(key)
+
+    def keys(self) -> list[bytes]:
+        """A snapshot of the live keys."""
+        if self.expires:
+            self.expire_due()
+        return list(self.data)
+
+    def type_name(self, key: bytes) -> str:
+        value = self.lookup(key)
+        return "none" if value is None else TYPE_NAMES[type(value)]
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def set(self, key: bytes, value: Any, expire_at_ms: int | None = None) -> None:
+        """Store `value` under `key`, replacing any value and any deadline."""
+        self.data[key] = value
+        if expire_at_ms is not None:
+            self.expires[key] = expire_at_ms
+            heapq.heappush(self.deadlines, (expire_at_ms, key))
+        elif self.expires:
+            self.expires.pop(key, None)
+        if self.notify is not None:
+            self.notify(Change(SET, self.index, key, value, expire_at_ms))
+
+    def set_keep_ttl(self, key: bytes, value: Any) -> None:
+        """Store `value` under `key`, keeping the deadline the key has (if it is live)."""
+        self.data[key] = value
+        if self.notify is not None:
+            self.notify(Change(SET, self.index, key, value, self.expires.get(key)))
+
+    def changed(self, key: bytes) -> None:
+        """Report that the container stored at `key` was modified in place."""
+        if self.notify is not None:
+            value = self.data.get(key)
+            if value is None:
+                self.notify(Change(DELETE, self.index, key, None, None))
+            else:
+                self.notify(Change(SET, self.index, key, value, self.expires.get(key)))
+
+    def delete(self, key: bytes) -> bool:
+        if self.lookup(key) is None:
+            return False
+        self._remove(key)
+        return True
+
+    def pop(self, key: bytes) -> Any:
+        """Remove `key` and return its live value (None if there was none)."""
+        value = self.lookup(key)
+        if value is not None:
+            self._remove(key)
+        return value
+
+    def set_expire(self, key: bytes, expire_at_ms: int | None) -> None:
+        """Give the existing `key` a deadline, or none (persist).  A past deadline deletes the key."""
+        if expire_at_ms is None:
+            if self.expires.pop(key, None) is not None and self.notify is not None:
+                self.notify(Change(EXPIRE, self.index, key, None, None))
+            return
+        if expire_at_ms <= now_ms():
+            self._remove(key)
+            return
+        self.expires[key] = expire_at_ms
+        heapq.heappush(self.deadlines, (expire_at_ms, key))
+        if self.notify is not None:
+            self.notify(Change(EXPIRE, self.index, key, None, expire_at_ms))
+
+    def flush(self) -> None:
+        self.data = {}
+        self.expires = {}
+        self.deadlines = []
+        if self.notify is not None:
+            self.notify(Change(FLUSHDB, self.index, None, None, None))
+
+    def _remove(self, key: bytes) -> None:
+        del self.data[key]
+        if self.expires:
+            self.expires.pop(key, None)
+        if self.notify is not None:
+            self.notify(Change(DELETE, self.index, key, None, None))
+
+    def _expire_now(self, key: bytes) -> None:
+        self._remove(key)
+
+    def incr(self, key: bytes, delta: int, initial: int | None = None) -> int:
+        """Add `delta` to the integer stored at `key` and return the result, keeping its deadline.
+
+        A missing key starts at 0, or becomes `initial` itself when one is given (the Python API's
+        ``initial_value``).  Raises NotAnIntegerError for a value that is not a 64-bit integer and
+        OverflowError_ when the result would leave the 64-bit range, as Redis does.
+        """
+        current = self.lookup(key)
+        if current is None:
+            result = delta if initial is None else initial
+            if not INT64_MIN <= result <= INT64_MAX:
+                raise OverflowError_()
+            self.set(key, b"%d" % result)
+            return result
+        if type(current) is not bytes:
+            raise WrongTypeError()
+        number = parse_int(current)
+        if number is None:
+            raise NotAnIntegerError()
+        result = number + delta
+        if not INT64_MIN <= result <= INT64_MAX:
+            raise OverflowError_()
+        self.set_keep_ttl(key, b"%d" % result)
+        return result
+
+    # -- active expiry -------------------------------------------------------------------------------
+
+    def expire_due(self, limit: int | None = None) -> int:
+        """Delete keys whose deadline has passed, at most `limit` of them; return how many."""
+        heap = self.deadlines
+        expires = self.expires
+        now = now_ms()
+        removed = 0
+        while heap and heap[0][0] <= now:
+            deadline, key = heapq.heappop(heap)
+            if expires.get(key) == deadline:
+                self._remove(key)
+                removed += 1
+                if limit is not None and removed >= limit:
+                    break
+        # Stale entries pile up when deadlines are rewritten often; rebuild when they dominate.
+        if len(heap) > 64 and len(heap) > 2 * len(expires):
+            self.deadlines = [(d, k) for k, d in expires.items()]
+            heapq.heapify(self.deadlines)
+        return removed
+
+
+class Keyspace:
+    """The numbered databases of one store, and the listeners that every mutation is reported to."""
+
+    def __init__(self, databases: int = DEFAULT_DATABASES) -> None:
+        if databases < 1:
+            raise ValueError("a keyspace needs at least one database")
+        self.databases = [Database(i) for i in range(databases)]
+        self._listeners: list[Listener] = []
+
+    def __getitem__(self, index: int) -> Database:
+        if not 0 <= index < len(self.databases):
+            raise DBIndexError()
+        return self.databases[index]
+
+    def __len__(self) -> int:
+        return len(self.databases)
+
+    def key_count(self) -> int:
+        return sum(len(db.data) for db in self.databases)
+
+    # -- listeners -----------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+        self._install()
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+        self._install()
+
+    def _install(self) -> None:
+        listeners = tuple(self._listeners)
+        notify: Listener | None
+        if not listeners:
+            notify = None
+        elif len(listeners) == 1:
+            notify = listeners[0]
+        else:
+
+            def notify(change: Change) -> None:
+                for listener in listeners:
+                    listener(change)
+
+        for db in self.databases:
+            db.notify = notify
+
+    # -- whole-keyspace operations -------------------------------------------------------------------
+
+    def flushall(self) -> None:
+        for db in self.databases:
+            if db.data or db.expires:
+                db.flush()
+
+    def swap(self, a: int, b: int) -> None:
+        first, second = self[a], self[b]
+        if a == b:
+            return
+        first.data, second.data = second.data, first.data
+        first.expires, second.expires = second.expires, first.expires
+        first.deadlines, second.deadlines = second.deadlines, first.deadlines
+        if first.notify is not None:
+            first.notify(Change(SWAPDB, a, None, b, None))
+
+    def expire_cycle(self, budget_per_db: int = 200) -> int:
+        """One round of active expiry over every database; the server runs it on a timer."""
+        removed = 0
+        for db in self.databases:
+            if db.deadlines:
+                removed += db.expire_due(budget_per_db)
+        return removed
+
+    def load(self, db: int, key: bytes, value: Any, expire_at_ms: int | None) -> None:
+        """Put a key loaded from a file in place without reporting it as a change."""
+        database = self[db]
+        database.data[key] = value
+        if expire_at_ms is not None:
+            database.expires[key] = expire_at_ms
+            heapq.heappush(database.deadlines, (expire_at_ms, key))
+
+    def items(self) -> Iterator[tuple[int, bytes, Any, int | None]]:
+        """Every live key as (db, key, value, deadline); used to write a full snapshot."""
+        now = now_ms()
+        for db in self.databases:
+            expires = db.expires
+            for key, value in list(db.data.items()):
+                deadline = expires.get(key)
+                if deadline is None or deadline > now:
+                    yield db.index, key, value, deadline
