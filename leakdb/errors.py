@@ -95,9 +95,9 @@ def unknown_command(name: bytes, args: list[bytes]) -> bytes:
 
 
 def unknown_subcommand(sub: bytes, command: str) -> bytes:
-    return (
-        b"-ERR unknown subcommand '%s'. Try %s HELP.\r\n"
-        % (_printable(sub[:128]).encode(), command.upper().encode())
+    return b"-ERR unknown subcommand '%s'. Try %s HELP.\r\n" % (
+        _printable(sub[:128]).encode(),
+        command.upper().encode(),
     )
 
 

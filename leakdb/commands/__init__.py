@@ -1,0 +1,8 @@
+"""Redis commands, one module per family; importing this package builds the command table."""
+
+from __future__ import annotations
+
+from . import connection, keys, server, strings  # noqa: F401  (each import registers a family)
+from .registry import COMMANDS, DISPATCH, Command, Suspend, command, lookup, subcommand
+
+__all__ = ["COMMANDS", "DISPATCH", "Command", "Suspend", "command", "lookup", "subcommand"]

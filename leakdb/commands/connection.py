@@ -1,0 +1,3 @@
+"""connection commands."""
+
+from __future__ import annotations

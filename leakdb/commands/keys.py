@@ -1,0 +1,3 @@
+"""keys commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""server commands."""
+
+from __future__ import annotations

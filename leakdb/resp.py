@@ -1,0 +1,356 @@
+"""RESP2 and RESP3, sans I/O: request parsing (hiredis for multibulk, our own for inline) and reply encoding.
+
+Nothing here touches a socket.  :class:`RequestParser` turns bytes into commands (lists of ``bytes``);
+:data:`RESP2` and :data:`RESP3` encode reply values as bytes ready to send.  Hot commands use the
+constants and :func:`bulk` / :func:`integer` directly; everything else may call ``protocol.encode``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import hiredis
+
+from .errors import CommandError
+
+CRLF = b"\r\n"
+OK = b"+OK\r\n"
+PONG = b"+PONG\r\n"
+QUEUED = b"+QUEUED\r\n"
+ZERO = b":0\r\n"
+ONE = b":1\r\n"
+EMPTY_ARRAY = b"*0\r\n"
+
+PROTO_INLINE_MAX_SIZE = 64 * 1024
+DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024
+DEFAULT_MAX_MULTIBULK_LEN = 1024 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """Bytes that are not a valid request; the reply is ``-ERR Protocol error: <message>``."""
+
+    def reply(self) -> bytes:
+        return b"-ERR Protocol error: %s\r\n" % str(self).encode()
+
+
+class SimpleString(str):
+    """A str to be sent as a RESP simple string (``+text``) rather than a bulk string."""
+
+
+class Verbatim(str):
+    """A str sent as a RESP3 verbatim string (``=``), a bulk string in RESP2 (INFO uses it)."""
+
+
+class Push(list):
+    """An out-of-band RESP3 push (``>``); an array in RESP2 (pub/sub messages)."""
+
+
+class BigNumber(int):
+    """An int sent as a RESP3 big number (``(``), a bulk string in RESP2."""
+
+
+def bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def integer(value: int) -> bytes:
+    return b":%d\r\n" % value
+
+
+def simple(text: str) -> bytes:
+    return b"+" + text.encode() + CRLF
+
+
+def error(message: str) -> bytes:
+    return b"-" + message.replace("\r", " ").replace("\n", " ").encode() + CRLF
+
+
+def bulk_array(values: list[bytes]) -> bytes:
+    """An array of bulk strings, the most common composite reply (MGET without nulls, KEYS)."""
+    parts = [b"*%d\r\n" % len(values)]
+    parts.extend(b"$%d\r\n%s\r\n" % (len(v), v) for v in values)
+    return b"".join(parts)
+
+
+def format_double(value: float) -> bytes:
+    """A double as Redis writes it in replies: shortest round-trip digits, inf and -inf spelled out."""
+    if math.isinf(value):
+        return b"inf" if value > 0 else b"-inf"
+    if value == int(value) and abs(value) < 1e17:
+        return b"%d" % int(value)
+    return repr(value).encode()
+
+
+class Protocol:
+    """Encoding rules of one RESP version; a client holds the instance for the version it speaks."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        resp3 = version == 3
+        self.null = b"_\r\n" if resp3 else b"$-1\r\n"
+        self.null_array = b"_\r\n" if resp3 else b"*-1\r\n"
+        self._map_prefix = b"%" if resp3 else b"*"
+        self._set_prefix = b"~" if resp3 else b"*"
+        self._push_prefix = b">" if resp3 else b"*"
+        self.resp3 = resp3
+
+    def map(self, pairs: list[tuple[Any, Any]] | dict) -> bytes:
+        if isinstance(pairs, dict):
+            pairs = list(pairs.items())
+        count = len(pairs) if self.resp3 else 2 * len(pairs)
+        parts = [self._map_prefix + b"%d\r\n" % count]
+        for key, value in pairs:
+            parts.append(self.encode(key))
+            parts.append(self.encode(value))
+        return b"".join(parts)
+
+    def set(self, members: Any) -> bytes:
+        members = list(members)
+        parts = [self._set_prefix + b"%d\r\n" % len(members)]
+        parts.extend(self.encode(m) for m in members)
+        return b"".join(parts)
+
+    def array(self, items: list[Any]) -> bytes:
+        parts = [b"*%d\r\n" % len(items)]
+        parts.extend(self.encode(item) for item in items)
+        return b"".join(parts)
+
+    def push(self, items: list[Any]) -> bytes:
+        parts = [self._push_prefix + b"%d\r\n" % len(items)]
+        parts.extend(self.encode(item) for item in items)
+        return b"".join(parts)
+
+    def double(self, value: float) -> bytes:
+        text = format_double(value)
+        if self.resp3:
+            return b"," + text + CRLF
+        return bulk(text)
+
+    def boolean(self, value: bool) -> bytes:
+        if self.resp3:
+            return b"#t\r\n" if value else b"#f\r\n"
+        return b":1\r\n" if value else b":0\r\n"
+
+    def verbatim(self, text: str, kind: str = "txt") -> bytes:
+        data = text.encode()
+        if self.resp3:
+            return b"=%d\r\n%s:%s\r\n" % (len(data) + 4, kind.encode(), data)
+        return bulk(data)
+
+    def big_number(self, value: int) -> bytes:
+        if self.resp3:
+            return b"(%d\r\n" % value
+        return bulk(b"%d" % value)
+
+    def encode(self, value: Any) -> bytes:
+        """Encode a Python value: bytes bulk, str bulk (UTF-8), int integer, None null, list array..."""
+        kind = type(value)
+        if kind is bytes:
+            return bulk(value)
+        if kind is int:
+            return b":%d\r\n" % value
+        if kind is str:
+            return bulk(value.encode())
+        if value is None:
+            return self.null
+        if kind is bool:
+            return self.boolean(value)
+        if kind is list or kind is tuple:
+            return self.array(list(value))
+        if kind is dict:
+            return self.map(value)
+        if kind is SimpleString:
+            return simple(value)
+        if kind is Verbatim:
+            return self.verbatim(value)
+        if kind is Push:
+            return self.push(list(value))
+        if kind is BigNumber:
+            return self.big_number(int(value))
+        if kind is float:
+            return self.double(value)
+        if kind is set or kind is frozenset:
+            return self.set(value)
+        if isinstance(value, CommandError):
+            return error(str(value))
+        raise TypeError(f"cannot encode {kind.__name__} as RESP")
+
+
+RESP2 = Protocol(2)
+RESP3 = Protocol(3)
+
+
+# -- request parsing -------------------------------------------------------------------------------
+
+_HIREDIS_ERRORS = {
+    "Bad multi-bulk length": "invalid multibulk length",
+    "Bad bulk string length": "invalid bulk length",
+    "Bulk string length out of range": "invalid bulk length",
+}
+
+
+def _translate(exc: Exception) -> ProtocolError:
+    """Turn hiredis's wording into the words Redis uses for the same protocol error."""
+    text = str(exc)
+    if text in _HIREDIS_ERRORS:
+        return ProtocolError(_HIREDIS_ERRORS[text])
+    if text.startswith('Protocol error, got "') and len(text) > 21:
+        return ProtocolError("expected '$', got '%s'" % text[21])
+    return ProtocolError(text)
+
+
+def split_inline(line: bytes) -> list[bytes]:
+    """Split an inline command as redis-cli and Redis do: whitespace, "quotes" with escapes, 'quotes'."""
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in b" \t\n\r\x0b\x0c":
+            i += 1
+        if i >= n:
+            return args
+        current = bytearray()
+        if line[i] == 0x22:  # "
+            i += 1
+            while True:
+                if i >= n:
+                    raise ProtocolError("unbalanced quotes in request")
+                c = line[i]
+                if c == 0x5C and i + 3 < n and line[i + 1] == 0x78 and _is_hex(line[i + 2 : i + 4]):
+                    current.append(int(line[i + 2 : i + 4], 16))
+                    i += 4
+                elif c == 0x5C and i + 1 < n:
+                    current.append(_ESCAPES.get(line[i + 1], line[i + 1]))
+                    i += 2
+                elif c == 0x22:
+                    if i + 1 < n and line[i + 1] not in b" \t\n\r\x0b\x0c":
+                        raise ProtocolError("unbalanced quotes in request")
+                    i += 1
+                    break
+                else:
+                    current.append(c)
+                    i += 1
+        elif line[i] == 0x27:  # '
+            i += 1
+            while True:
+                if i >= n:
+                    raise ProtocolError("unbalanced quotes in request")
+                c = line[i]
+                if c == 0x5C and i + 1 < n and line[i + 1] == 0x27:
+                    current.append(0x27)
+                    i += 2
+                elif c == 0x27:
+                    if i + 1 < n and line[i + 1] not in b" \t\n\r\x0b\x0c":
+                        raise ProtocolError("unbalanced quotes in request")
+                    i += 1
+                    break
+                else:
+                    current.append(c)
+                    i += 1
+        else:
+            while i < n and line[i] not in b" \t\n\r\x0b\x0c":
+                current.append(line[i])
+                i += 1
+        args.append(bytes(current))
+
+
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+
+
+def _is_hex(pair: bytes) -> bool:
+    return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
+
+
+class RequestParser:
+    """Bytes in, commands out.  Multibulk requests go through hiredis; inline ones are split here.
+
+    ``get()`` returns the next complete command as a list of bytes, ``None`` for a request with no
+    arguments (an empty line or ``*0``), or ``False`` when more bytes are needed; it raises
+    :class:`ProtocolError` for bytes that can never become a valid request.
+    """
+
+    def __init__(
+        self,
+        max_bulk_len: int = DEFAULT_MAX_BULK_LEN,
+        max_multibulk_len: int = DEFAULT_MAX_MULTIBULK_LEN,
+    ) -> None:
+        self.reader = hiredis.Reader()
+        self.inline = bytearray()
+        self.max_bulk_len = max_bulk_len
+        self.max_multibulk_len = max_multibulk_len
+
+    def feed(self, data: bytes) -> None:
+        if self.inline or (data[:1] != b"*" and not self.reader.has_data()):
+            self.inline += data
+        else:
+            self._check_lengths(data)
+            self.reader.feed(data)
+
+    def get(self) -> list[bytes] | bool | None:
+        if self.inline:
+            return self._get_inline()
+        try:
+            command = self.reader.gets()
+        except hiredis.ProtocolError as exc:
+            raise _translate(exc) from None
+        if command is False or command is None:
+            return command
+        if type(command) is not list:
+            raise ProtocolError("expected '*', got '%s'" % _type_char(command))
+        for arg in command:
+            if arg.__class__ is not bytes:
+                raise ProtocolError("expected '$', got '%s'" % _type_char(arg))
+        return command or None
+
+    def pending(self) -> int:
+        """Bytes received but not yet parsed into a command (the query buffer)."""
+        return len(self.inline) + (self.reader.len() if self.reader.has_data() else 0)
+
+    def _get_inline(self) -> list[bytes] | bool | None:
+        buffer = self.inline
+        end = buffer.find(b"\n")
+        if end < 0:
+            if len(buffer) > PROTO_INLINE_MAX_SIZE:
+                raise ProtocolError("too big inline request")
+            return False
+        line = bytes(buffer[:end])
+        rest = bytes(buffer[end + 1 :])
+        self.inline = bytearray()
+        if rest:
+            self.feed(rest)
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        return split_inline(line) or None
+
+    def _check_lengths(self, data: bytes) -> None:
+        """Refuse declared lengths beyond the configured limits before hiredis buffers for them."""
+        if len(data) < 2 or self.reader.has_data():
+            return
+        end = data.find(b"\r\n", 0, 32)
+        if end > 1:
+            try:
+                count = int(data[1:end])
+            except ValueError:
+                return  # hiredis reports the malformed length
+            if count > self.max_multibulk_len:
+                raise ProtocolError("invalid multibulk length")
+            start = end + 2
+            if data[start : start + 1] == b"$":
+                stop = data.find(b"\r\n", start, start + 32)
+                if stop > start:
+                    try:
+                        size = int(data[start + 1 : stop])
+                    except ValueError:
+                        return
+                    if size > self.max_bulk_len:
+                        raise ProtocolError("invalid bulk length")
+
+
+def _type_char(value: Any) -> str:
+    if isinstance(value, int):
+        return ":"
+    if isinstance(value, list):
+        return "*"
+    if value is None:
+        return "$"
+    return "+"

@@ -1,0 +1,433 @@
+"""The Redis-protocol server: a gevent StreamServer accepts, and each client is served by callbacks.
+
+Every client socket gets a read watcher on the gevent hub.  When bytes arrive the callback parses every
+complete command, runs each through the command table and sends all their replies with one ``send``:
+no greenlet switch per request.  Replies the kernel does not take are kept in the client's output
+buffer and written from a write watcher; while that buffer is large the client is not read
+(back-pressure).  Work that must wait (SAVE, DEBUG SLEEP, SHUTDOWN) runs in a greenlet of its own
+while the client's later commands stay queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+import gevent
+import gevent.event
+from gevent.server import StreamServer
+
+from . import REDIS_VERSION, __version__
+from .commands import DISPATCH, lookup
+from .commands.registry import Suspend
+from .config import Config
+from .errors import MAX_CLIENTS, NOAUTH, CommandError, unknown_command, wrong_arity
+from .keyspace import Keyspace
+from .resp import RESP2, RESP3, Protocol, ProtocolError, RequestParser
+
+log = logging.getLogger("leakdb.server")
+
+READ_SIZE = 256 * 1024
+# Stop reading a client whose unsent replies pass this size, and start again below it.
+OUTPUT_HIGH_WATER = 4 * 1024 * 1024
+
+
+class Stats:
+    """Counters INFO reports."""
+
+    def __init__(self) -> None:
+        self.connections_received = 0
+        self.commands_processed = 0
+        self.rejected_connections = 0
+        self.expired_keys = 0
+        self.net_input_bytes = 0
+        self.net_output_bytes = 0
+
+
+class Client:
+    """One connection: its socket, parser, output buffer and session state (db, protocol, auth)."""
+
+    def __init__(self, server: Server, sock: socket.socket, address: Any) -> None:
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.id = server.next_client_id()
+        self.addr = _format_address(address)
+        try:
+            self.laddr = _format_address(sock.getsockname())
+        except OSError:
+            self.laddr = ""
+        self.parser = RequestParser(
+            server.config["proto-max-bulk-len"], server.config["client-query-buffer-limit"]
+        )
+        self.db_index = 0
+        self.db = server.keyspace[0]
+        self.resp: Protocol = RESP2
+        self.name = b""
+        self.lib_name = ""
+        self.lib_ver = ""
+        self.authenticated = not server.config["requirepass"]
+        self.created = time.time()
+        self.last_active = time.monotonic()
+        self.last_command = "NULL"
+        self.closed = False
+        self.close_after_reply = False
+        self.suspended = False
+        self.output = bytearray()
+        loop = server.loop
+        self._read_watcher = loop.io(self.fd, 1)
+        self._write_watcher = loop.io(self.fd, 2)
+        self._reading = False
+        self._sync = server.storage.sync if server.storage.write_through else None
+
+    # -- session state used by commands ---------------------------------------------------------
+
+    def select(self, index: int) -> None:
+        self.db = self.server.keyspace[index]
+        self.db_index = index
+
+    def set_protocol(self, version: int) -> None:
+        self.resp = RESP3 if version == 3 else RESP2
+
+    # -- I/O -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        if not self._reading and not self.closed:
+            self._reading = True
+            self._read_watcher.start(self._on_readable)
+
+    def _pause_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._read_watcher.stop()
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if not data:
+            self.close()
+            return
+        self.last_active = time.monotonic()
+        self.server.stats.net_input_bytes += len(data)
+        try:
+            self.parser.feed(data)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        self.process()
+
+    def process(self) -> None:
+        """Run every complete command in the parser and send their replies together."""
+        get = self.parser.get
+        replies: list[bytes] = []
+        append = replies.append
+        dispatch = DISPATCH
+        count = 0
+        while not self.suspended:
+            try:
+                args = get()
+            except ProtocolError as exc:
+                self._send_replies(replies, count)
+                self._protocol_error(exc)
+                return
+            if args is False:
+                break
+            if args is None:
+                continue
+            count += 1
+            entry = dispatch.get(args[0])
+            if entry is None:
+                entry = lookup(args[0])
+                if entry is None:
+                    append(unknown_command(args[0], args[1:]))
+                    continue
+            handler, min_args, max_args, declared = entry
+            if not min_args <= len(args) <= max_args:
+                append(wrong_arity(declared.name))
+                continue
+            if not self.authenticated and "no_auth" not in declared.flags:
+                append(NOAUTH)
+                continue
+            try:
+                append(handler(self, args))
+            except CommandError as exc:
+                append(b"-%s\r\n" % str(exc).encode())
+            except Suspend as pending:
+                self._send_replies(replies, count)
+                self._suspend(pending.work)
+                return
+            except Exception:
+                log.exception("command %r failed", declared.name)
+                append(b"-ERR internal error while running '%s'\r\n" % declared.name.encode())
+            if self.close_after_reply:
+                break
+        self._send_replies(replies, count)
+
+    def _send_replies(self, replies: list[bytes], count: int) -> None:
+        if count:
+            self.server.stats.commands_processed += count
+            if self._sync is not None:
+                self._sync_storage(replies)
+        if replies:
+            self.send(b"".join(replies) if len(replies) > 1 else replies[0])
+        if self.close_after_reply and not self.output:
+            self.close()
+
+    def _sync_storage(self, replies: list[bytes]) -> None:
+        # Write-through: the batch's writes reach the file before any of its replies leave.
+        try:
+            self._sync()
+        except Exception as exc:
+            log.exception("write-through commit failed")
+            replies[:] = [b"-ERR persistence failed: %s\r\n" % str(exc).encode()] * len(replies)
+
+    def send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.server.stats.net_output_bytes += len(data)
+        if self.output:
+            self.output += data
+            if len(self.output) > OUTPUT_HIGH_WATER:
+                self._pause_reading()
+            return
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.close()
+            return
+        if sent < len(data):
+            self.output += data[sent:]
+            self._write_watcher.start(self._on_writable)
+            if len(self.output) > OUTPUT_HIGH_WATER:
+                self._pause_reading()
+
+    def _on_writable(self) -> None:
+        try:
+            sent = self.sock.send(self.output)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        del self.output[:sent]
+        if not self.output:
+            self._write_watcher.stop()
+            if self.close_after_reply:
+                self.close()
+                return
+            if not self.suspended:
+                self._resume_reading()
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        log.info("protocol error from %s: %s", self.addr, exc)
+        self.close_after_reply = True
+        self.send(exc.reply())
+        if not self.output:
+            self.close()
+
+    def _suspend(self, work: Any) -> None:
+        self.suspended = True
+        self._pause_reading()
+        gevent.spawn(self._run_suspended, work)
+
+    def _run_suspended(self, work: Any) -> None:
+        try:
+            reply = work()
+        except CommandError as exc:
+            reply = b"-%s\r\n" % str(exc).encode()
+        except Exception:
+            log.exception("suspended command failed")
+            reply = b"-ERR internal error\r\n"
+        self.suspended = False
+        if self.closed:
+            return
+        self.send(reply)
+        if self.close_after_reply:
+            if not self.output:
+                self.close()
+            return
+        self.process()
+        if not self.output:
+            self._resume_reading()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._read_watcher.stop()
+        self._write_watcher.stop()
+        self._read_watcher.close()
+        self._write_watcher.close()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.server.clients.pop(self.id, None)
+
+
+def _format_address(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = address[0]
+        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+    return str(address)
+
+
+class _Acceptor(StreamServer):
+    """A StreamServer that hands sockets over instead of closing them when the handler returns."""
+
+    def do_close(self, sock: Any, *args: Any) -> None:
+        pass
+
+
+class Server:
+    """A LeakDB server: a keyspace (with its storage), the clients, and the listening sockets."""
+
+    def __init__(self, storage: Any = None, config: Config | None = None, **settings: Any) -> None:
+        self.config = config if config is not None else Config()
+        for name, value in settings.items():
+            self.config.values[name.replace("_", "-")] = value
+        if storage is None:
+            from .storage import DefaultStorage
+
+            storage = DefaultStorage(databases=self.config["databases"])
+        self.storage = storage
+        self.keyspace: Keyspace = storage.keyspace
+        self.clients: dict[int, Client] = {}
+        self.stats = Stats()
+        self.start_time = time.time()
+        self.lastsave = int(time.time())
+        self.loop = gevent.get_hub().loop
+        self._next_id = 0
+        self._acceptors: list[_Acceptor] = []
+        self._timers: list[Any] = []
+        self._stopped = gevent.event.Event()
+        self.port = self.config["port"]
+        self.shutting_down = False
+
+    def next_client_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the listening sockets and start serving from the gevent hub (returns at once)."""
+        binds = self.config["bind"].split() or ["127.0.0.1"]
+        port = self.config["port"]
+        for host in binds:
+            host = host.lstrip("-")
+            acceptor = _Acceptor((host, port), self._accept, spawn=None, backlog=511)
+            acceptor.start()
+            port = acceptor.server_port  # with port 0, every address shares the first one's port
+            self._acceptors.append(acceptor)
+        self.port = port
+        hz = max(1, min(500, int(self.config["hz"])))
+        expiry = self.loop.timer(1.0 / hz, 1.0 / hz)
+        expiry.start(self._expire_cycle)
+        housekeeping = self.loop.timer(1.0, 1.0)
+        housekeeping.start(self._housekeeping)
+        self._timers = [expiry, housekeeping]
+
+    def serve_forever(self) -> None:
+        self.start()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(signum, self._on_signal, signum)
+        self._stopped.wait()
+
+    def _on_signal(self, signum: int) -> None:
+        log.warning("received %s, shutting down", signal.Signals(signum).name)
+        gevent.spawn(self.shutdown, True)
+
+    def shutdown(self, save: bool = True) -> None:
+        """Stop accepting, close every client, flush the storage (unless told not to) and stop."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        for acceptor in self._acceptors:
+            acceptor.close()
+        for timer in self._timers:
+            timer.stop()
+        for client in list(self.clients.values()):
+            client.close()
+        try:
+            if save:
+                self.storage.close()
+            else:
+                self.storage.close(flush=False)
+        except Exception:
+            log.exception("closing the storage failed")
+        log.warning("LeakDB is now ready to exit, bye bye...")
+        self._stopped.set()
+
+    def stop(self) -> None:
+        """Stop serving without touching the storage (for servers embedded in a program)."""
+        for acceptor in self._acceptors:
+            acceptor.close()
+        for timer in self._timers:
+            timer.stop()
+        for client in list(self.clients.values()):
+            client.close()
+        self._stopped.set()
+
+    # -- callbacks --------------------------------------------------------------------------------
+
+    def _accept(self, gsock: Any, address: Any) -> None:
+        sock = socket.socket(gsock.family, gsock.type, gsock.proto, fileno=gsock.detach())
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.stats.connections_received += 1
+        if len(self.clients) >= self.config["maxclients"]:
+            self.stats.rejected_connections += 1
+            try:
+                sock.send(MAX_CLIENTS)
+            except OSError:
+                pass
+            sock.close()
+            return
+        client = Client(self, sock, address)
+        self.clients[client.id] = client
+        client.start()
+
+    def _expire_cycle(self) -> None:
+        self.stats.expired_keys += self.keyspace.expire_cycle()
+
+    def _housekeeping(self) -> None:
+        idle_limit = self.config["timeout"]
+        if idle_limit:
+            deadline = time.monotonic() - idle_limit
+            for client in list(self.clients.values()):
+                if client.last_active < deadline and not client.suspended:
+                    client.close()
+
+
+def serve(storage: Any = None, port: int = 6379, bind: str = "127.0.0.1", **settings: Any) -> Server:
+    """Serve `storage` (any LeakDB storage object) over the Redis protocol from this program.
+
+    The server runs on the gevent hub of the calling thread; it makes progress whenever that thread
+    waits in gevent (``gevent.sleep``, ``server.serve_forever()``).  Returns the started server.
+    """
+    server = Server(storage, port=port, bind=bind, **settings)
+    server.start()
+    return server
+
+
+def banner(server: Server) -> str:
+    return (
+        f"LeakDB {__version__} (Redis {REDIS_VERSION} protocol) pid={os.getpid()} "
+        f"port={server.port} storage={server.storage.mode}"
+    )
