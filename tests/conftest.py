@@ -167,3 +167,20 @@ def raw_exchange(port: int, payload: bytes, timeout: float = 2.0, expect_close: 
                 break
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def reply_of(client: redis.Redis, *args) -> object:
+    """The reply to one command, or ('error', text) when the server answers with an error."""
+    try:
+        return client.execute_command(*args)
+    except redis.ResponseError as exc:
+        return ("error", str(exc))
+
+
+def assert_same(pair: tuple[redis.Redis, redis.Redis], *args) -> object:
+    """Send one command to redis-server and to leakdb; their replies must be identical."""
+    oracle, ours = pair
+    expected = reply_of(oracle, *args)
+    actual = reply_of(ours, *args)
+    assert actual == expected, f"{args!r}: redis replied {expected!r}, leakdb {actual!r}"
+    return actual
