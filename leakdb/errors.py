@@ -108,3 +108,11 @@ def error_reply(message: str) -> bytes:
 
 def _printable(raw: bytes) -> str:
     return raw.decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
+
+
+class ValueNotAnIntegerError(NotAnIntegerError):
+    """The Python API's incr/decr found a value that is not an integer; the message names the key."""
+
+    def __init__(self, key: bytes) -> None:
+        super().__init__(f"value of key {key!r} is not an integer or out of range")
+        self.key = key

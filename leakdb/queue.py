@@ -1,0 +1,272 @@
+"""The write-behind queue: changes wait in memory and are handed over in batches by a flush.
+
+A flush runs when asked, when the queue reaches ``maxsize`` (in the writer, synchronously), on a timer
+thread every ``flush_interval`` seconds, and on close.  A batch that fails is put back in front of newer
+writes and retried with back-off; nothing is ever dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+from .errors import StorageError
+from .keyspace import EXPIRE, FLUSHDB, SET, Change, now_ms
+
+logger = logging.getLogger("leakdb.queue")
+
+
+class QueueItem(NamedTuple):
+    """One write as QueueStorage's ``worker_process`` sees it.
+
+    ``operation`` is a change op (``"set"``, ``"del"``, ``"expire"``, ``"flushdb"``, ``"swapdb"``); ``key``
+    is bytes (None for whole-database operations); ``value`` is the decoded value for ``set`` (the other
+    database's index for ``swapdb``); ``timestamp`` is the time of the write (``time.time()``).
+    """
+
+    operation: str
+    key: bytes | None
+    value: Any
+    db: int
+    timestamp: float
+    expire_at_ms: int | None = None
+
+
+class FifoLog(list):
+    """Every pending item, oldest first."""
+
+    add = list.append
+
+    def items(self) -> list[Any]:
+        return self
+
+    def merged_after(self, failed: list[Any]) -> FifoLog:
+        return FifoLog(failed + self)
+
+
+class CoalescingLog:
+    """Pending changes keeping only the latest per (db, key), so a batch writes each key once.
+
+    FLUSHDB and SWAPDB act on whole databases and cannot be folded into per-key entries, so they end
+    a segment: changes after them coalesce among themselves and are applied after them.
+    """
+
+    __slots__ = ("_current", "_segments")
+
+    def __init__(self, changes: Iterable[Change] = ()) -> None:
+        self._current: dict[tuple[int, bytes], Change] = {}
+        self._segments: list[dict[tuple[int, bytes], Change] | Change] = [self._current]
+        for change in changes:
+            self.add(change)
+
+    def add(self, change: Change) -> None:
+        key = change.key
+        if key is None:
+            if change.op == FLUSHDB:
+                index = change.db
+                current = self._current
+                for pending in [k for k in current if k[0] == index]:
+                    del current[pending]
+            self._current = {}
+            self._segments.append(change)
+            self._segments.append(self._current)
+            return
+        slot = (change.db, key)
+        current = self._current
+        if change.op == EXPIRE:
+            previous = current.get(slot)
+            if previous is not None and previous.op == SET:
+                change = previous._replace(expire_at_ms=change.expire_at_ms)
+        current[slot] = change
+
+    def __len__(self) -> int:
+        segments = self._segments
+        if len(segments) == 1:
+            return len(self._current)
+        return sum(len(s) if type(s) is dict else 1 for s in segments)
+
+    def items(self) -> list[Change]:
+        changes: list[Change] = []
+        for segment in self._segments:
+            if type(segment) is dict:
+                changes.extend(segment.values())
+            else:
+                changes.append(segment)
+        return changes
+
+    def merged_after(self, failed: list[Change]) -> CoalescingLog:
+        # Replaying the newer changes over the failed ones lets newer writes to a key win.
+        merged = CoalescingLog(failed)
+        for change in self.items():
+            merged.add(change)
+        return merged
+
+
+class WriteQueue:
+    """Pending writes, the locks around them, the flush timer and the counters INFO reports.
+
+    `process` takes a batch (a list) and returns the items it could not handle (an empty list when all
+    went well); raising means the whole batch failed.  ``_lock`` guards only appending and swapping the
+    pending log; ``_flush_lock`` serialises flushes.
+    """
+
+    retry_delay = 0.05  # seconds before the first retry of a failed batch; doubles per failure
+    max_backoff = 30.0
+    force_attempts = 5  # passes flush(force=True) makes before giving up (items stay queued)
+
+    def __init__(
+        self,
+        process: Callable[[list[Any]], list[Any]],
+        new_log: Callable[[], Any] = FifoLog,
+        maxsize: int = 0,
+        name: str = "",
+    ) -> None:
+        self._process = process
+        self._new_log = new_log
+        self._pending = new_log()
+        self.maxsize = maxsize
+        self.name = name
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._flushing_thread: int | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+        self.flushes = 0
+        self.flush_errors = 0
+        self.last_flush_ms = 0
+        self.last_error = ""
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def put(self, item: Any) -> None:
+        with self._lock:
+            pending = self._pending
+            pending.add(item)
+            size = len(pending)
+        if self.maxsize and size >= self.maxsize:
+            self._auto_flush()
+
+    # -- flushing ------------------------------------------------------------------------------------
+
+    def _auto_flush(self) -> None:
+        if self._flushing_thread == threading.get_ident():
+            return  # a worker writing to the storage during a flush; the next flush takes it
+        if time.monotonic() < self._retry_at:
+            return  # backing off after a failure: the queue grows past maxsize, nothing is dropped
+        with self._flush_lock:
+            if len(self._pending) >= self.maxsize:
+                self._flush_once()
+
+    def flush(self, force: bool = False) -> bool:
+        """Hand pending items over; True when everything pending at the call was handled.
+
+        Without `force`, skip if another flush is running or a failed batch is backing off.  With
+        `force`, wait for a running flush, then retry failures (with back-off) up to `force_attempts`.
+        """
+        if self._flushing_thread == threading.get_ident():
+            return False
+        if not force:
+            if time.monotonic() < self._retry_at or not self._flush_lock.acquire(blocking=False):
+                return False
+            try:
+                return self._flush_once()
+            finally:
+                self._flush_lock.release()
+        with self._flush_lock:
+            for attempt in range(self.force_attempts):
+                if self._flush_once():
+                    return True
+                if attempt + 1 < self.force_attempts:
+                    time.sleep(min(self.max_backoff, self.retry_delay * 2**attempt))
+        logger.error(
+            "%s: %d items still queued after %d attempts: %s",
+            self.name,
+            len(self._pending),
+            self.force_attempts,
+            self.last_error,
+        )
+        return False
+
+    def flush_or_raise(self) -> None:
+        """One flush pass now, raising StorageError if it fails (write-through storages)."""
+        if not len(self._pending) or self._flushing_thread == threading.get_ident():
+            return
+        with self._flush_lock:
+            if not self._flush_once():
+                raise StorageError(f"{self.name}: write failed: {self.last_error}")
+
+    def _flush_once(self) -> bool:
+        """One pass over the pending batch; the caller holds ``_flush_lock``."""
+        with self._lock:
+            batch = self._pending
+            if not len(batch):
+                return True
+            self._pending = self._new_log()
+        items = batch.items()
+        self._flushing_thread = threading.get_ident()
+        try:
+            failed = self._process(items)
+        except Exception as error:
+            failed = items
+            self.last_error = f"{type(error).__name__}: {error}"
+            logger.warning("%s: flushing %d items failed", self.name, len(items), exc_info=True)
+        finally:
+            self._flushing_thread = None
+        if failed:
+            with self._lock:
+                self._pending = self._pending.merged_after(list(failed))
+            self._failures += 1
+            self.flush_errors += 1
+            delay = min(self.max_backoff, self.retry_delay * 2 ** (self._failures - 1))
+            self._retry_at = time.monotonic() + delay
+            logger.warning(
+                "%s: %d of %d items kept for a retry in %.2fs",
+                self.name,
+                len(failed),
+                len(items),
+                delay,
+            )
+            return False
+        self._failures = 0
+        self._retry_at = 0.0
+        self.flushes += 1
+        self.last_flush_ms = now_ms()
+        return True
+
+    # -- the timer -----------------------------------------------------------------------------------
+
+    def start_timer(self, interval: float) -> None:
+        """Flush every `interval` seconds from a daemon OS thread (works whether or not anything
+        yields to gevent).  The thread holds the queue weakly so an abandoned queue can be collected."""
+        if interval <= 0:
+            raise ValueError("flush_interval must be positive")
+        queue_ref = weakref.ref(self)
+        stop = self._stop
+
+        def tick() -> None:
+            while not stop.wait(interval):
+                queue = queue_ref()
+                if queue is None:
+                    return
+                try:
+                    queue.flush()
+                except Exception:
+                    logger.exception("%s: timed flush failed", queue.name)
+                del queue
+
+        self._timer = threading.Thread(target=tick, name=f"leakdb-flush {self.name}", daemon=True)
+        self._timer.start()
+
+    def stop_timer(self) -> None:
+        self._stop.set()
+        timer = self._timer
+        if timer is not None and timer is not threading.current_thread():
+            timer.join()
+        self._timer = None
