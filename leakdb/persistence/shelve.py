@@ -41,7 +41,9 @@ class ShelveBackend(Backend):
         if kind is not None:
             self._loaded = self._validate()
         try:
-            self._dbm = dbm.open(self.filename, "c")  # noqa: SIM115 (kept open until close())
+            # "n" for a new store: dbm.open("c") refuses an existing empty file it cannot identify.
+            flag = "n" if kind is None else "w"
+            self._dbm = dbm.open(self.filename, flag)  # noqa: SIM115 (kept open until close())
             if kind is None:
                 meta = {"application": APPLICATION, "format_version": FORMAT_VERSION}
                 self._dbm[META_KEY] = json.dumps(meta).encode()

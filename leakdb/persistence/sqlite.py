@@ -86,6 +86,10 @@ class SQLiteBackend(Backend):
         if header != SQLITE_MAGIC:
             raise StorageError(f"{self.filename} is not a LeakDB file (not an SQLite database)")
         uri = "file:" + _quote_path(os.path.abspath(self.filename)) + "?mode=ro"
+        if not os.path.exists(self.filename + "-wal"):
+            # Nothing is waiting in a write-ahead log, so the main file is the whole database; reading
+            # it as immutable keeps SQLite from creating -wal and -shm files next to a file we refuse.
+            uri += "&immutable=1"
         try:
             reader = sqlite3.connect(uri, uri=True)
         except sqlite3.Error as error:
