@@ -143,8 +143,7 @@ class SQLiteBackend(Backend):
         with self._lock:
             connection.execute("BEGIN")
             try:
-                for change in changes:
-                    _write(connection, change)
+                _write_batch(connection, changes)
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
@@ -171,6 +170,22 @@ class SQLiteBackend(Backend):
         if self._connection is None:
             raise StorageError(f"{self.filename} is not open")
         return self._connection
+
+
+def _write_batch(connection: sqlite3.Connection, changes: list[Change]) -> None:
+    # Runs of SETs (nearly every batch) go through one executemany; order is kept across other ops.
+    upserts = []
+    for change in changes:
+        if change.op == SET:
+            type_name, blob = serialize(change.value)
+            upserts.append((change.db, change.key, type_name, blob, change.expire_at_ms))
+            continue
+        if upserts:
+            connection.executemany(UPSERT, upserts)
+            upserts = []
+        _write(connection, change)
+    if upserts:
+        connection.executemany(UPSERT, upserts)
 
 
 def _write(connection: sqlite3.Connection, change: Change) -> None:
