@@ -190,7 +190,7 @@ _HIREDIS_ERRORS = {
 }
 
 
-def _translate(exc: Exception) -> ProtocolError:
+def translate_error(exc: Exception) -> ProtocolError:
     """Turn hiredis's wording into the words Redis uses for the same protocol error."""
     text = str(exc)
     if text in _HIREDIS_ERRORS:
@@ -292,14 +292,14 @@ class RequestParser:
         try:
             command = self.reader.gets()
         except hiredis.ProtocolError as exc:
-            raise _translate(exc) from None
+            raise translate_error(exc) from None
         if command is False or command is None:
             return command
         if type(command) is not list:
             raise ProtocolError("expected '*', got '%s'" % _type_char(command))
         for arg in command:
             if arg.__class__ is not bytes:
-                raise ProtocolError("expected '$', got '%s'" % _type_char(arg))
+                raise bad_element(arg)
         return command or None
 
     def pending(self) -> int:
@@ -344,6 +344,11 @@ class RequestParser:
                         return
                     if size > self.max_bulk_len:
                         raise ProtocolError("invalid bulk length")
+
+
+def bad_element(value: Any) -> ProtocolError:
+    """The error for a multibulk element that is not a bulk string."""
+    return ProtocolError("expected '$', got '%s'" % _type_char(value))
 
 
 def _type_char(value: Any) -> str:

@@ -19,15 +19,16 @@ from typing import Any
 
 import gevent
 import gevent.event
+import hiredis
 from gevent.server import StreamServer
 
 from . import REDIS_VERSION, __version__
 from .commands import DISPATCH, lookup
-from .commands.registry import Suspend
+from .commands.registry import Suspend, noauth_table
 from .config import Config
-from .errors import MAX_CLIENTS, NOAUTH, CommandError, unknown_command, wrong_arity
+from .errors import MAX_CLIENTS, CommandError, unknown_command, wrong_arity
 from .keyspace import Keyspace
-from .resp import RESP2, RESP3, Protocol, ProtocolError, RequestParser
+from .resp import RESP2, RESP3, Protocol, ProtocolError, RequestParser, bad_element, translate_error
 
 log = logging.getLogger("leakdb.server")
 
@@ -70,6 +71,7 @@ class Client:
         self.name = b""
         self.lib_name = ""
         self.lib_ver = ""
+        self.dispatch = DISPATCH
         self.authenticated = not server.config["requirepass"]
         self.created = time.time()
         self.last_active = time.monotonic()
@@ -83,6 +85,16 @@ class Client:
         self._write_watcher = loop.io(self.fd, 2)
         self._reading = False
         self._sync = server.storage.sync if server.storage.write_through else None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.dispatch is DISPATCH
+
+    @authenticated.setter
+    def authenticated(self, value: bool) -> None:
+        # An unauthenticated client dispatches through a table whose entries answer NOAUTH, so the
+        # per-command path has no authentication test.
+        self.dispatch = DISPATCH if value else noauth_table()
 
     # -- session state used by commands ---------------------------------------------------------
 
@@ -130,35 +142,48 @@ class Client:
 
     def process(self) -> None:
         """Run every complete command in the parser and send their replies together."""
-        get = self.parser.get
+        parser = self.parser
+        # Multibulk requests come straight from hiredis (the hot path); inline ones, which are rare,
+        # go through the parser's own splitter.
+        inline = bool(parser.inline)
+        get = parser.get if inline else parser.reader.gets
         replies: list[bytes] = []
         append = replies.append
-        dispatch = DISPATCH
+        dispatch = self.dispatch
         count = 0
-        while not self.suspended:
+        while True:
             try:
                 args = get()
-            except ProtocolError as exc:
+            except (ProtocolError, hiredis.ProtocolError) as exc:
                 self._send_replies(replies, count)
-                self._protocol_error(exc)
+                self._protocol_error(exc if type(exc) is ProtocolError else translate_error(exc))
                 return
             if args is False:
                 break
-            if args is None:
+            if not inline:
+                if args.__class__ is not list or not args:
+                    if not args:  # "*0" or "*-1": nothing to run, as in Redis
+                        continue
+                    self._send_replies(replies, count)
+                    self._protocol_error(ProtocolError("expected '*'"))
+                    return
+                for arg in args:
+                    if arg.__class__ is not bytes:
+                        self._send_replies(replies, count)
+                        self._protocol_error(bad_element(arg))
+                        return
+            elif args is None:
                 continue
             count += 1
             entry = dispatch.get(args[0])
             if entry is None:
-                entry = lookup(args[0])
+                entry = lookup(args[0], dispatch)
                 if entry is None:
                     append(unknown_command(args[0], args[1:]))
                     continue
             handler, min_args, max_args, declared = entry
             if not min_args <= len(args) <= max_args:
                 append(wrong_arity(declared.name))
-                continue
-            if not self.authenticated and "no_auth" not in declared.flags:
-                append(NOAUTH)
                 continue
             try:
                 append(handler(self, args))
@@ -173,6 +198,10 @@ class Client:
                 append(b"-ERR internal error while running '%s'\r\n" % declared.name.encode())
             if self.close_after_reply:
                 break
+            if inline and not parser.inline:
+                # The rest of the buffer is multibulk again: continue on the fast path.
+                inline = False
+                get = parser.reader.gets
         self._send_replies(replies, count)
 
     def _send_replies(self, replies: list[bytes], count: int) -> None:
@@ -343,7 +372,9 @@ class Server:
         self._timers = [expiry, housekeeping]
 
     def serve_forever(self) -> None:
-        self.start()
+        """Serve until SHUTDOWN, SIGTERM or SIGINT; starts the server first if needed."""
+        if not self._acceptors:
+            self.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(signum, self._on_signal, signum)
         self._stopped.wait()

@@ -142,12 +142,30 @@ def subcommand(
     return register
 
 
-def lookup(name: bytes) -> tuple[Handler, int, int, Command] | None:
-    """The dispatch entry for a command name in any letter case (the mixed-case slow path)."""
-    try:
-        return DISPATCH.get(name.lower())
-    except AttributeError:
-        return None
+def lookup(name: bytes, table: dict | None = None) -> tuple[Handler, int, int, Command] | None:
+    """The entry for a command name in any letter case (the mixed-case slow path)."""
+    return (DISPATCH if table is None else table).get(name.lower())
+
+
+_noauth: dict[bytes, tuple[Handler, int, int, Command]] = {}
+
+
+def _reply_noauth(client: Any, args: list[bytes]) -> bytes:
+    from ..errors import NOAUTH
+
+    return NOAUTH
+
+
+def noauth_table() -> dict[bytes, tuple[Handler, int, int, Command]]:
+    """The dispatch table of a client that has not authenticated: only no_auth commands run.
+
+    Lookup and arity are checked as usual first, so errors come in the order Redis gives them.
+    """
+    if len(_noauth) != len(DISPATCH):
+        for name, (handler, low, high, declared) in DISPATCH.items():
+            allowed = NO_AUTH in declared.flags
+            _noauth[name] = (handler if allowed else _reply_noauth, low, high, declared)
+    return _noauth
 
 
 def dispatch_sub(client: Any, args: list[bytes]) -> bytes:
