@@ -116,3 +116,71 @@ class ValueNotAnIntegerError(NotAnIntegerError):
     def __init__(self, key: bytes) -> None:
         super().__init__(f"value of key {key!r} is not an integer or out of range")
         self.key = key
+
+
+# -- connection and server commands (leakdb/commands/connection.py, leakdb/commands/server.py) ----------
+
+AUTH_NOT_CONFIGURED = (
+    "ERR AUTH <password> called without any password configured for the default user. "
+    "Are you sure your configuration is correct?"
+)
+WRONGPASS_TEXT = "WRONGPASS invalid username-password pair or user is disabled."
+HELLO_NOAUTH = (
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH "
+    "<user> <pass> option can be used to authenticate the client and select the RESP protocol "
+    "version at the same time"
+)
+NOPROTO = "NOPROTO unsupported protocol version"
+PROTOCOL_VERSION_NOT_INTEGER = "ERR Protocol version is not an integer or out of range"
+HELLO_SYNTAX = "ERR Syntax error in HELLO option '{}'"
+SYNTAX_TEXT = "ERR syntax error"
+DB_INDEX_TEXT = "ERR DB index is out of range"
+CLIENT_NAME_INVALID = "ERR Client names cannot contain spaces, newlines or special characters."
+CLIENT_LIB_INVALID = "ERR {} cannot contain spaces, newlines or special characters."
+NO_SUCH_CLIENT = "ERR No such client"
+CLIENT_ID_INVALID = "ERR client-id should be greater than 0"
+CLIENT_LIST_ID_INVALID = "ERR Invalid client ID"
+UNKNOWN_CLIENT_TYPE = "ERR Unknown client type '{}'"
+NO_SUCH_USER = "ERR No such user '{}'"
+PAUSE_TIMEOUT_INVALID = "ERR timeout is not an integer or out of range"
+PAUSE_MODE_INVALID = "ERR CLIENT PAUSE mode must be WRITE or ALL"
+INVALID_FIRST_DB = "ERR invalid first DB index"
+INVALID_SECOND_DB = "ERR invalid second DB index"
+NO_CONFIG_FILE = "ERR The server is running without a config file"
+CONFIG_REWRITE_FAILED = "ERR Rewriting config file: {}"
+CONFIG_DUPLICATE = "ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter"
+CONFIG_BAD_VALUE = "ERR CONFIG SET failed (possibly related to argument '{}') - {}"
+CONFIG_NOT_INTEGER = "argument couldn't be parsed into an integer"
+CONFIG_NOT_BOOL = "argument must be 'yes' or 'no'"
+CONFIG_NOT_MEMORY = "argument must be a memory value"
+CONFIG_NOT_CHOICE = "argument(s) must be one of the following: {}"
+CONFIG_NOT_VALID = "argument couldn't be parsed"
+INVALID_COMMAND = "ERR Invalid command specified"
+NO_KEY_ARGS = "ERR The command has no key arguments"
+INVALID_ARGS_FOR_KEYS = "ERR Invalid number of arguments specified for command"
+BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
+SAVE_FAILED = "ERR {}"
+NO_SHUTDOWN_IN_PROGRESS = "ERR No shutdown in progress."
+DEBUG_UNKNOWN = "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP."
+FUNCTION_FLUSH_MODE = "ERR FUNCTION FLUSH only supports SYNC|ASYNC option"
+SCRIPT_FLUSH_MODE = "ERR SCRIPT FLUSH only support SYNC|ASYNC option"
+CLUSTER_DISABLED = "ERR This instance has cluster support disabled"
+UNRECOGNIZED_OPTION = "ERR Unrecognized option '{}'"
+PAUSE_TIMEOUT_NEGATIVE = "ERR timeout is negative"
+CLIENT_SUBCOMMAND_USAGE = "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP."
+
+# Generic key commands (leakdb/commands/keys.py).
+EXPIRE_NX_CONFLICT = b"-ERR NX and XX, GT or LT options at the same time are not compatible\r\n"
+EXPIRE_GT_LT_CONFLICT = b"-ERR GT and LT options at the same time are not compatible\r\n"
+UNSUPPORTED_OPTION = "ERR Unsupported option {}"
+SAME_OBJECT = b"-ERR source and destination objects are the same\r\n"
+INVALID_CURSOR = b"-ERR invalid cursor\r\n"
+INT_RANGE = b"-ERR value is out of range, value must between -2147483648 and 2147483647\r\n"
+LFU_NOT_SELECTED = (
+    b"-ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that "
+    b"when switching between policies at runtime LRU and LFU data will take some time to adjust.\r\n"
+)
+LRU_NOT_SELECTED = (
+    b"-ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that "
+    b"when switching between policies at runtime LRU and LFU data will take some time to adjust.\r\n"
+)
