@@ -189,7 +189,9 @@ class DefaultStorage:
         """Hand queued writes over; True when nothing is left pending."""
         return True
 
-    def close(self) -> None:
+    def close(self, flush: bool = True) -> None:
+        """Release the storage.  ``flush=False`` drops queued writes instead of saving them (the
+        server's SHUTDOWN NOSAVE); by default everything queued is saved first."""
         self.closed = True
 
     def __enter__(self) -> DefaultStorage:
@@ -250,9 +252,9 @@ class _QueuedMixin:
         )
         return info
 
-    def _drain(self) -> bool:
+    def _drain(self, flush: bool = True) -> bool:
         self.queue.stop_timer()
-        return self.queue.flush(force=True)
+        return self.queue.flush(force=True) if flush else True
 
     def __del__(self) -> None:
         # Last resort for a storage dropped without close(); close() and exit are the normal paths.
@@ -319,10 +321,10 @@ class QueueStorage(_QueuedMixin, DefaultStorage):
             logger.warning("worker_process failed on %r", item.key, exc_info=True)
         return False
 
-    def close(self) -> None:
+    def close(self, flush: bool = True) -> None:
         if self.closed:
             return
-        if not self._drain():
+        if not self._drain(flush):
             logger.error("%s closed with %d items not processed", self, len(self.queue))
         self.keyspace.remove_listener(self._on_change)
         _open_storages.discard(self)
@@ -337,6 +339,16 @@ class QueueStorage(_QueuedMixin, DefaultStorage):
 
 class _FileMixin:
     """Opening a backend and loading its file into the keyspace."""
+
+    def close(self, flush: bool = True) -> None:
+        if self.closed:
+            return
+        if not self._drain(flush):
+            raise StorageError(f"{self.filename}: {len(self.queue)} writes could not be saved")
+        self.keyspace.remove_listener(self.queue.put)
+        self.backend.close()
+        _open_storages.discard(self)
+        self.closed = True
 
     backend: Backend
     filename: str
@@ -412,16 +424,6 @@ class PersistentStorage(_FileMixin, _QueuedMixin, DefaultStorage):
     def flush(self, force: bool = False) -> bool:
         return self.queue.flush(force=True)
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        if not self._drain():
-            raise StorageError(f"{self.filename}: {len(self.queue)} writes could not be saved")
-        self.keyspace.remove_listener(self.queue.put)
-        self.backend.close()
-        _open_storages.discard(self)
-        self.closed = True
-
     def _describe(self) -> list[str]:
         return [f"{self.filename} {self.file_size()} bytes", *super()._describe()]
 
@@ -460,16 +462,6 @@ class PersistentQueueStorage(_FileMixin, _QueuedMixin, DefaultStorage):
     def _write(self, changes: list[Change]) -> list[Change]:
         self.backend.apply(changes)
         return []
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        if not self._drain():
-            raise StorageError(f"{self.filename}: {len(self.queue)} writes could not be saved")
-        self.keyspace.remove_listener(self.queue.put)
-        self.backend.close()
-        _open_storages.discard(self)
-        self.closed = True
 
     def _describe(self) -> list[str]:
         return [
