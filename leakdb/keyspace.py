@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -20,8 +21,9 @@ from .errors import DBIndexError, NotAnIntegerError, OverflowError_, WrongTypeEr
 
 DEFAULT_DATABASES = 16
 
-# Redis type name of each engine value type.  Types other than strings register here when they land.
-TYPE_NAMES: dict[type, str] = {bytes: "string"}
+# Redis type name of each engine value type: a string is bytes, a hash a dict of bytes to bytes, a list a
+# deque of bytes, a set a set of bytes; the sorted set type registers itself here.
+TYPE_NAMES: dict[type, str] = {bytes: "string", dict: "hash", deque: "list", set: "set"}
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ APPLICATION = "leakdb"
 Record = tuple[int, bytes, Any, "int | None"]  # (db, key, value, expire_at_ms)
 
 # Engine value type -> (stored type name, to-bytes function); stored type name -> from-bytes function.
-# Strings are the only Redis type today; hashes, lists, sets and zsets register here when they land.
+# Hashes, lists and sets are registered below; sorted sets register with their own type.
 _SERIALIZERS: dict[type, tuple[str, Callable[[Any], bytes]]] = {bytes: ("string", bytes)}
 _DESERIALIZERS: dict[str, Callable[[bytes], Any]] = {"string": bytes}
 
@@ -30,6 +31,17 @@ def register_type(kind: type, name: str, dump: Callable[[Any], bytes], load: Cal
     """Teach every backend to store values of engine type `kind` under the type name `name`."""
     _SERIALIZERS[kind] = (name, dump)
     _DESERIALIZERS[name] = load
+
+
+def _register_containers() -> None:
+    from . import containers
+
+    register_type(dict, "hash", containers.dump_hash, containers.load_hash)
+    register_type(deque, "list", containers.dump_list, containers.load_list)
+    register_type(set, "set", containers.dump_set, containers.load_set)
+
+
+_register_containers()
 
 
 def serialize(value: Any) -> tuple[str, bytes]:
