@@ -7,6 +7,8 @@ future (or in the past) wherever a reply depends on them, so the comparisons are
 from __future__ import annotations
 
 import time
+from collections import deque
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -653,3 +655,48 @@ def test_object_encoding_is_null_in_resp3(redis_server, leakdb_server):
         replies.append(client.execute_command("OBJECT", "ENCODING", "nothing-here"))
         client.close()
     assert replies == [None, None]
+
+
+# -- containers, in process (until their commands are served) -------------------------------------
+
+
+class _Client:
+    """Just enough of a server connection for a key command handler."""
+
+    def __init__(self) -> None:
+        from leakdb.keyspace import Keyspace
+        from leakdb.resp import RESP2
+
+        self.server = SimpleNamespace(keyspace=Keyspace(), config=SimpleNamespace(values={}))
+        self.db = self.server.keyspace[0]
+        self.resp = RESP2
+
+
+def _run(client: _Client, *args: bytes) -> bytes:
+    from leakdb.commands import DISPATCH
+
+    return DISPATCH[args[0]][0](client, list(args))
+
+
+CONTAINERS = [
+    (deque([b"a", b"b"]), b"list", b"quicklist"),
+    ({b"f": b"v"}, b"hash", b"listpack"),
+    ({b"f": b"x" * 65}, b"hash", b"hashtable"),
+    ({b"%d" % i: b"" for i in range(513)}, b"hash", b"hashtable"),
+    ({b"1", b"-2"}, b"set", b"intset"),
+    ({b"1", b"a"}, b"set", b"hashtable"),
+    ({b"%d" % i for i in range(513)}, b"set", b"hashtable"),
+]
+
+
+@pytest.mark.parametrize(("value", "type_name", "encoding"), CONTAINERS)
+def test_container_type_encoding_and_independent_copy(value, type_name, encoding):
+    client = _Client()
+    client.db.set(b"src", value, FAR)
+    assert _run(client, b"TYPE", b"src") == b"+%s\r\n" % type_name
+    assert _run(client, b"OBJECT", b"ENCODING", b"src") == b"$%d\r\n%s\r\n" % (len(encoding), encoding)
+    assert _run(client, b"SCAN", b"0", b"TYPE", type_name) == b"*2\r\n$1\r\n0\r\n*1\r\n$3\r\nsrc\r\n"
+    assert _run(client, b"COPY", b"src", b"dst", b"DB", b"1") == b":1\r\n"
+    copied = client.server.keyspace[1].lookup(b"dst")
+    assert copied == value and copied is not value
+    assert client.server.keyspace[1].deadline(b"dst") == FAR

@@ -11,6 +11,7 @@ import copy
 import random
 import re
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable
 from itertools import islice
 from typing import Any
@@ -370,9 +371,16 @@ def renamenx(client, args):
     return _rename(client, args, True)
 
 
+# Containers of immutable bytes need only a shallow copy; any other type is deep-copied.
+_COPIERS: dict[type, Callable[[Any], Any]] = {dict: dict.copy, deque: deque.copy, set: set.copy}
+
+
 def copy_value(value: Any) -> Any:
-    """An independent copy of a stored value: strings are immutable, containers are deep-copied."""
-    return value if type(value) is bytes else copy.deepcopy(value)
+    """An independent copy of a stored value (strings are immutable and shared)."""
+    if type(value) is bytes:
+        return value
+    copier = _COPIERS.get(type(value))
+    return copier(value) if copier is not None else copy.deepcopy(value)
 
 
 def _copy_options(client, args) -> tuple[Database, bool] | bytes:
@@ -459,8 +467,35 @@ def string_encoding(value: bytes) -> str:
     return "embstr" if len(value) <= 44 else "raw"
 
 
-# Value type -> function naming its encoding; families of other types register theirs here.
-ENCODINGS: dict[type, Callable[[Any], str]] = {bytes: string_encoding}
+# Redis 7.0's compiled-in thresholds for the compact encodings (redis.conf lowers the hash one).
+HASH_MAX_LISTPACK_ENTRIES = 512
+HASH_MAX_LISTPACK_VALUE = 64
+SET_MAX_INTSET_ENTRIES = 512
+
+
+def hash_encoding(value: dict[bytes, bytes]) -> str:
+    if len(value) > HASH_MAX_LISTPACK_ENTRIES:
+        return "hashtable"
+    limit = HASH_MAX_LISTPACK_VALUE
+    small = all(len(field) <= limit and len(item) <= limit for field, item in value.items())
+    return "listpack" if small else "hashtable"
+
+
+def set_encoding(value: set[bytes]) -> str:
+    if len(value) <= SET_MAX_INTSET_ENTRIES and all(parse_int(member) is not None for member in value):
+        return "intset"
+    return "hashtable"
+
+
+# Value type -> function naming the encoding Redis would use.  Redis never converts a value back to
+# a compact encoding, so a container that once grew past a threshold may differ; LeakDB does not
+# keep that history.
+ENCODINGS: dict[type, Callable[[Any], str]] = {
+    bytes: string_encoding,
+    dict: hash_encoding,
+    deque: lambda value: "quicklist",
+    set: set_encoding,
+}
 
 _OBJECT_HELP = [
     "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
