@@ -83,7 +83,7 @@ class ShelveBackend(Backend):
             records = []
             for name in reader.keys():  # noqa: SIM118 (dbm.gnu objects are not iterable)
                 if name != META_KEY:
-                    records.append(_decode_record(name, reader[name]))
+                    records.append(decode_record(name, reader[name]))
             return records
         except StorageError:
             raise
@@ -136,7 +136,8 @@ def _encode_record(value: Any, expire_at_ms: int | None) -> bytes:
     return b"%s %d %d\n" % (type_name.encode(), deadline, len(blob)) + blob
 
 
-def _decode_record(name: bytes, record: bytes) -> Record:
+def decode_record(name: bytes, record: bytes) -> Record:
+    """One stored (name, record) pair as a Record; raises ValueError or StorageError if it is damaged."""
     db, _, key = name.partition(b":")
     header, _, blob = record.partition(b"\n")
     type_name, deadline, length = header.split(b" ")
@@ -162,7 +163,7 @@ def _write(store: Any, change: Change) -> None:
     elif op == EXPIRE:
         name = _record_key(change.db, change.key)
         if name in store:
-            _, _, value, _ = _decode_record(name, store[name])
+            _, _, value, _ = decode_record(name, store[name])
             store[name] = _encode_record(value, change.expire_at_ms)
     elif op == FLUSHDB:
         for name in _keys_of(store, change.db):

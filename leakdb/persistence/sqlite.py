@@ -85,15 +85,7 @@ class SQLiteBackend(Backend):
             raise StorageError(f"{self.filename}: {error}") from error
         if header != SQLITE_MAGIC:
             raise StorageError(f"{self.filename} is not a LeakDB file (not an SQLite database)")
-        uri = "file:" + _quote_path(os.path.abspath(self.filename)) + "?mode=ro"
-        if not os.path.exists(self.filename + "-wal"):
-            # Nothing is waiting in a write-ahead log, so the main file is the whole database; reading
-            # it as immutable keeps SQLite from creating -wal and -shm files next to a file we refuse.
-            uri += "&immutable=1"
-        try:
-            reader = sqlite3.connect(uri, uri=True)
-        except sqlite3.Error as error:
-            raise StorageError(f"{self.filename}: cannot open read-only: {error}") from error
+        reader = connect_readonly(self.filename)
         try:
             self._check(reader)
         except sqlite3.Error as error:
@@ -207,6 +199,22 @@ def _write(connection: sqlite3.Connection, change: Change) -> None:
         connection.execute("UPDATE keys SET db = ? WHERE db = ?", (second, -1 - first))
     else:
         raise StorageError(f"unknown change operation {op!r}")
+
+
+def connect_readonly(filename: str) -> sqlite3.Connection:
+    """A connection that cannot write to `filename` and leaves no -wal or -shm file behind.
+
+    Without a write-ahead log the main file is the whole database, and reading it as immutable keeps
+    SQLite from creating sidecar files.  With one (a server has the file open, or crashed), it is read
+    as an ordinary WAL reader, which sees the last committed transaction and blocks no writer.
+    """
+    uri = "file:" + _quote_path(os.path.abspath(filename)) + "?mode=ro"
+    if not os.path.exists(filename + "-wal"):
+        uri += "&immutable=1"
+    try:
+        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as error:
+        raise StorageError(f"{filename}: cannot open read-only: {error}") from error
 
 
 def _quote_path(path: str) -> str:
