@@ -7,6 +7,7 @@ Each :class:`Setting` has a Redis-style name (``flush-interval``), a type, a def
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -166,6 +167,7 @@ class Config:
 
     def __init__(self, **overrides: Any) -> None:
         self.values: dict[str, Any] = {name: s.default for name, s in SETTINGS.items()}
+        self.file: str | None = None  # the config file read at start-up, which CONFIG REWRITE updates
         for key, value in overrides.items():
             self.values[key.replace("_", "-")] = value
 
@@ -204,6 +206,7 @@ class Config:
 
     def load_file(self, path: str) -> None:
         """Read a file in redis.conf syntax: ``name value`` per line, ``#`` comments, quotes allowed."""
+        self.file = os.path.abspath(path)
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
                 stripped = line.strip()
@@ -222,3 +225,19 @@ class Config:
                     raise ConfigError(
                         f"{path}:{number}: bad value for '{name}': {' '.join(args)!r}"
                     ) from None
+
+
+def value_kind(setting: Setting) -> str:
+    """What a setting's value is ("bool", "choice", "memory", "integer", "float" or "text"), so that
+    CONFIG SET can word a refusal as Redis does."""
+    if setting.choices:
+        return "choice"
+    if setting.parse is _parse_bool:
+        return "bool"
+    if setting.parse is parse_memory:
+        return "memory"
+    if setting.parse in (int, _parse_nonnegative_int):
+        return "integer"
+    if setting.parse is _parse_float:
+        return "float"
+    return "text"

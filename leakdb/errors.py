@@ -184,3 +184,7 @@ LRU_NOT_SELECTED = (
     b"-ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that "
     b"when switching between policies at runtime LRU and LFU data will take some time to adjust.\r\n"
 )
+SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
+CONFIG_UNKNOWN = "ERR Unknown option or number of arguments for CONFIG SET - '{}'"
+CONFIG_IMMUTABLE = "ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config"
+INT32_RANGE = "ERR value is out of range, value must between -2147483648 and 2147483647"

@@ -1,3 +1,431 @@
-"""server commands."""
+"""Server commands: FLUSHDB/FLUSHALL, SWAPDB, CONFIG, SAVE/BGSAVE/LASTSAVE, SHUTDOWN, DEBUG, TIME, ROLE.
+
+INFO lives in :mod:`.info` and COMMAND in :mod:`.introspection`; importing this module registers
+them too.  Saving means flushing the storage's queue: the work runs in gevent's thread pool, so other
+clients keep being served while the file is written.
+"""
 
 from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from typing import Any
+
+import gevent
+
+from .. import REDIS_VERSION, __version__, errors
+from ..config import SETTINGS, value_kind
+from ..errors import CommandError, SyntaxErrorReply
+from ..keyspace import parse_int
+from ..resp import OK, Verbatim, bulk
+from . import info as _info  # noqa: F401  (registers INFO)
+from . import introspection as _introspection  # noqa: F401  (registers COMMAND)
+from .connection import help_reply
+from .info import state_of
+from .registry import Suspend, command, dispatch_sub, subcommand
+
+# -- FLUSHDB, FLUSHALL, SWAPDB ---------------------------------------------------------------------
+
+
+def _check_flush_mode(args: list[bytes]) -> None:
+    # ASYNC and SYNC are accepted; dropping a dict is quick either way.
+    if len(args) > 2 or (len(args) == 2 and args[1].lower() not in (b"async", b"sync")):
+        raise SyntaxErrorReply()
+
+
+@command("flushdb", -1, "write", group="server", summary="Remove all keys from the current database")
+def flushdb(client, args):
+    _check_flush_mode(args)
+    client.db.flush()
+    return OK
+
+
+@command("flushall", -1, "write", group="server", summary="Remove all keys from all databases")
+def flushall(client, args):
+    _check_flush_mode(args)
+    client.server.keyspace.flushall()
+    return OK
+
+
+def _db_index(raw: bytes, message: str) -> int:
+    index = parse_int(raw)
+    if index is None or not -(2**31) <= index < 2**31:
+        raise CommandError(message)
+    return index
+
+
+@command("swapdb", 3, "write fast", group="server", since="4.0.0", summary="Swaps two Redis databases")
+def swapdb(client, args):
+    first = _db_index(args[1], errors.INVALID_FIRST_DB)
+    second = _db_index(args[2], errors.INVALID_SECOND_DB)
+    client.server.keyspace.swap(first, second)
+    return OK
+
+
+# -- CONFIG ----------------------------------------------------------------------------------------
+
+CONFIG_FLAGS = "admin noscript loading stale"
+
+
+@command("config", -2, "", group="server", since="2.0.0", summary="A container for server configuration")
+def config_(client, args):
+    return dispatch_sub(client, args)
+
+
+def _has_glob(pattern: str) -> bool:
+    return any(char in pattern for char in "*?[")
+
+
+@subcommand("config", "get", -3, CONFIG_FLAGS, summary="Get the values of configuration parameters")
+def config_get(client, args):
+    config = client.server.config
+    found: dict[str, str] = {}
+    for raw in args[2:]:
+        pattern = raw.decode("utf-8", "replace")
+        if _has_glob(pattern):
+            for name, value in config.get(pattern):
+                found.setdefault(name, value)
+        elif pattern.lower() in SETTINGS:
+            # Redis answers an exact name with the name as the client spelt it.
+            for _, value in config.get(pattern.lower()):
+                found.setdefault(pattern, value)
+    return client.resp.map(list(found.items()))
+
+
+def _refusal(name: str, setting: Any) -> str:
+    kind = value_kind(setting)
+    if kind == "choice":
+        reason = errors.CONFIG_NOT_CHOICE.format(", ".join(setting.choices))
+    elif kind == "bool":
+        reason = errors.CONFIG_NOT_BOOL
+    elif kind == "memory":
+        reason = errors.CONFIG_NOT_MEMORY
+    elif kind == "integer":
+        reason = errors.CONFIG_NOT_INTEGER
+    else:
+        reason = errors.CONFIG_NOT_VALID
+    return errors.CONFIG_BAD_VALUE.format(name, reason)
+
+
+def _checked_pairs(config: Any, args: list[bytes]) -> list[tuple[str, str]]:
+    """CONFIG SET's pairs after Redis's checks, in its order: names first (all), then values (all)."""
+    pairs = [
+        (args[i].decode("utf-8", "replace"), args[i + 1].decode("utf-8", "replace"))
+        for i in range(2, len(args), 2)
+    ]
+    seen: set[str] = set()
+    for name, _ in pairs:
+        setting = SETTINGS.get(name.lower())
+        if setting is None:
+            raise CommandError(errors.CONFIG_UNKNOWN.format(name))
+        if not setting.mutable:
+            raise CommandError(errors.CONFIG_IMMUTABLE.format(name))
+        if setting.name in seen:
+            raise CommandError(errors.CONFIG_DUPLICATE.format(name))
+        seen.add(setting.name)
+    for name, raw in pairs:
+        setting = SETTINGS[name.lower()]
+        try:
+            setting.parse(raw)
+        except (ValueError, TypeError):
+            raise CommandError(_refusal(name, setting)) from None
+    return pairs
+
+
+@subcommand("config", "set", -4, CONFIG_FLAGS, summary="Set configuration parameters to the given values")
+def config_set(client, args):
+    if len(args) % 2:
+        raise SyntaxErrorReply()
+    config = client.server.config
+    # Every pair is checked before any is applied, so a refused CONFIG SET changes nothing.
+    for name, raw in _checked_pairs(config, args):
+        config.set(name, raw)
+    return OK
+
+
+@subcommand("config", "resetstat", 2, CONFIG_FLAGS, summary="Reset the stats returned by INFO")
+def config_resetstat(client, args):
+    stats = client.server.stats
+    for name, value in vars(stats).items():
+        if isinstance(value, int):
+            setattr(stats, name, 0)
+    return OK
+
+
+def _quote(value: str) -> str:
+    if value and not any(char in value for char in " \t\r\n\"'\\"):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
+def rewritten_lines(lines: list[str], current: dict[str, str], defaults: dict[str, str]) -> list[str]:
+    """The config file's lines with each setting's line showing its current value.
+
+    Comments and unknown lines stay as they are; settings that differ from their default and had no
+    line get one at the end, as Redis's CONFIG REWRITE does.
+    """
+    output = []
+    written: set[str] = set()
+    for line in lines:
+        words = line.split(None, 1)
+        name = words[0].lower() if words and not words[0].startswith("#") else ""
+        if name in current:
+            if name not in written:
+                output.append(f"{name} {_quote(current[name])}")
+                written.add(name)
+            continue
+        output.append(line)
+    missing = [name for name in current if name not in written and current[name] != defaults[name]]
+    if missing:
+        output.append("# Generated by CONFIG REWRITE")
+        output.extend(f"{name} {_quote(current[name])}" for name in missing)
+    return output
+
+
+def rewrite_config_file(config: Any) -> None:
+    path = config.file
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    current = {name: SETTINGS[name].format(value) for name, value in config.values.items()}
+    defaults = {name: setting.format(setting.default) for name, setting in SETTINGS.items()}
+    text = "\n".join(rewritten_lines(lines, current, defaults)) + "\n"
+    # Write a sibling file and rename it over the old one, so a crash never leaves half a config.
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".leakdb-config-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+@subcommand("config", "rewrite", 2, CONFIG_FLAGS, summary="Rewrite the configuration file")
+def config_rewrite(client, args):
+    config = client.server.config
+    if not config.file:
+        raise CommandError(errors.NO_CONFIG_FILE)
+    try:
+        rewrite_config_file(config)
+    except OSError as exc:
+        raise CommandError(errors.CONFIG_REWRITE_FAILED.format(exc.strerror or exc)) from None
+    return OK
+
+
+CONFIG_HELP = [
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+]
+
+
+@subcommand("config", "help", 2, "loading stale", summary="Show help on the subcommands")
+def config_help(client, args):
+    return help_reply(client, "config", CONFIG_HELP)
+
+
+# -- SAVE, BGSAVE, LASTSAVE ------------------------------------------------------------------------
+
+
+def flush_storage(server: Any) -> str | None:
+    """Flush the storage's queue and sync its file; None on success, else why it failed."""
+    storage = server.storage
+    try:
+        done = storage.flush(force=True)
+    except Exception as exc:
+        return str(exc) or type(exc).__name__
+    if not done:
+        reason = storage.info().get("last_error") or "writes are still pending"
+        return f"saving failed: {reason}"
+    return None
+
+
+def _save_in_thread(server: Any) -> str | None:
+    """Run :func:`flush_storage` in gevent's thread pool (file I/O must not stall other clients)."""
+    state = state_of(server)
+    started = time.monotonic()
+    problem = gevent.get_hub().threadpool.spawn(flush_storage, server).get()
+    state.last_ok = problem is None
+    state.last_seconds = int(time.monotonic() - started)
+    if problem is None:
+        server.lastsave = int(time.time())
+        state.saves += 1
+    return problem
+
+
+@command("save", 1, "admin noscript", group="server", summary="Synchronously save the dataset to disk")
+def save(client, args):
+    server = client.server
+    if state_of(server).in_progress:
+        raise CommandError(errors.BGSAVE_IN_PROGRESS)
+
+    def work() -> bytes:
+        problem = _save_in_thread(server)
+        return OK if problem is None else errors.error_reply(errors.SAVE_FAILED.format(problem))
+
+    raise Suspend(work)
+
+
+def _background_save(server: Any) -> None:
+    state = state_of(server)
+    try:
+        while True:
+            state.bgsave_scheduled = False
+            _save_in_thread(server)
+            if not state.bgsave_scheduled:
+                return
+    finally:
+        state.bgsave_started = None
+
+
+@command("bgsave", -1, "admin noscript", group="server", summary="Asynchronously save the dataset to disk")
+def bgsave(client, args):
+    schedule = len(args) == 2 and args[1].lower() == b"schedule"
+    if len(args) > 2 or (len(args) == 2 and not schedule):
+        raise SyntaxErrorReply()
+    state = state_of(client.server)
+    if state.in_progress:
+        if not schedule:
+            raise CommandError(errors.BGSAVE_IN_PROGRESS)
+        state.bgsave_scheduled = True
+        return b"+Background saving scheduled\r\n"
+    state.bgsave_started = time.monotonic()
+    gevent.spawn(_background_save, client.server)
+    return b"+Background saving started\r\n"
+
+
+@command("lastsave", 1, "loading stale fast", group="server", summary="Get the time of the last save")
+def lastsave(client, args):
+    return b":%d\r\n" % client.server.lastsave
+
+
+# -- SHUTDOWN --------------------------------------------------------------------------------------
+
+_SHUTDOWN_OPTIONS = {b"nosave", b"save", b"now", b"force", b"abort"}
+
+
+def _shutdown_options(args: list[bytes]) -> set[bytes]:
+    options = {raw.lower() for raw in args[1:]}
+    if len(options) != len(args) - 1 or not options <= _SHUTDOWN_OPTIONS:
+        raise SyntaxErrorReply()
+    if {b"save", b"nosave"} <= options or (b"abort" in options and len(options) > 1):
+        raise SyntaxErrorReply()
+    if b"abort" in options:
+        raise CommandError(errors.NO_SHUTDOWN_IN_PROGRESS)
+    return options
+
+
+@command("shutdown", -1, "admin noscript loading stale no_multi allow_busy", group="server")
+def shutdown(client, args):
+    options = _shutdown_options(args)
+    server = client.server
+    save_first = b"nosave" not in options
+
+    def work() -> bytes:
+        if save_first and _save_in_thread(server) is not None and b"force" not in options:
+            return errors.error_reply(errors.SHUTDOWN_FAILED)
+        # Every client, this one included, is closed without a reply, as Redis does.
+        server.shutdown(save=save_first)
+        return b""
+
+    raise Suspend(work)
+
+
+# -- DEBUG -----------------------------------------------------------------------------------------
+
+_LEADING_NUMBER = re.compile(rb"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def c_atof(raw: bytes) -> float:
+    """The number at the start of `raw`, 0 if none: C's atof, which DEBUG SLEEP uses."""
+    found = _LEADING_NUMBER.match(raw)
+    return float(found.group(0)) if found else 0.0
+
+
+@command("debug", -2, "admin noscript loading stale", group="server", summary="A container for debugging")
+def debug(client, args):
+    name = args[1].lower()
+    if name == b"sleep" and len(args) == 3:
+        seconds = max(0.0, c_atof(args[2]))
+
+        def work() -> bytes:
+            gevent.sleep(seconds)
+            return OK
+
+        raise Suspend(work)
+    if name == b"help" and len(args) == 2:
+        return help_reply(client, "debug", DEBUG_HELP)
+    raise CommandError(errors.DEBUG_UNKNOWN.format(args[1].decode("utf-8", "replace")))
+
+
+DEBUG_HELP = [
+    "SLEEP <seconds>",
+    "    Stop answering this client for <seconds> (may be fractional); others are still served.",
+]
+
+
+# -- TIME, ROLE, cluster and scripting stand-ins -----------------------------------------------------
+
+
+@command("time", 1, "loading stale fast", group="server", since="2.6.0", summary="The server time")
+def time_(client, args):
+    now_us = time.time_ns() // 1000
+    return b"*2\r\n" + bulk(b"%d" % (now_us // 1_000_000)) + bulk(b"%d" % (now_us % 1_000_000))
+
+
+@command("role", 1, "noscript loading stale fast", group="server", since="2.8.12", summary="Return the role")
+def role(client, args):
+    return client.resp.array(["master", 0, []])
+
+
+@command("readonly", 1, "loading stale fast", group="cluster", since="3.0.0", summary="Cluster read-only")
+def readonly(client, args):
+    raise CommandError(errors.CLUSTER_DISABLED)
+
+
+@command("readwrite", 1, "loading stale fast", group="cluster", since="3.0.0", summary="Leave read-only mode")
+def readwrite(client, args):
+    raise CommandError(errors.CLUSTER_DISABLED)
+
+
+@command("lolwut", -1, "readonly fast", group="server", since="5.0.0", summary="Display some computer art")
+def lolwut(client, args):
+    text = f"LeakDB ver. {__version__}, speaking the protocol of Redis ver. {REDIS_VERSION}\n"
+    return client.resp.encode(Verbatim(text))
+
+
+def _flush_mode(args: list[bytes], message: str) -> None:
+    if len(args) > 3 or (len(args) == 3 and args[2].lower() not in (b"async", b"sync")):
+        raise CommandError(message)
+
+
+@command("function", -2, "", group="scripting", since="7.0.0", summary="A container for function commands")
+def function_(client, args):
+    return dispatch_sub(client, args)
+
+
+@subcommand("function", "flush", -2, "write noscript", summary="Delete all functions")
+def function_flush(client, args):
+    # LeakDB has no functions, so there is never anything to delete.
+    _flush_mode(args, errors.FUNCTION_FLUSH_MODE)
+    return OK
+
+
+@command("script", -2, "", group="scripting", since="2.6.0", summary="A container for Lua scripts commands")
+def script_(client, args):
+    return dispatch_sub(client, args)
+
+
+@subcommand("script", "flush", -2, "noscript", summary="Remove all the scripts from the script cache")
+def script_flush(client, args):
+    _flush_mode(args, errors.SCRIPT_FLUSH_MODE)
+    return OK

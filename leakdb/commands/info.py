@@ -1,0 +1,327 @@
+"""INFO: the server's state as Redis formats it, one ``# Section`` of ``field:value`` lines per part.
+
+Each section is a function of the server returning (field, value) pairs; the section order is Redis's,
+whatever order the client asks in.  A ``leakdb`` section reports the storage (mode, file, queue).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from .. import REDIS_VERSION, __version__
+from ..keyspace import now_ms
+from ..resp import Verbatim
+from .registry import command
+
+Fields = list[tuple[str, Any]]
+
+# How many keys with a deadline avg_ttl looks at per database; Redis estimates it by sampling too.
+TTL_SAMPLE = 1000
+
+
+def human_bytes(size: float) -> str:
+    """Redis's bytesToHuman: 1015616 -> '991.81K'."""
+    if size < 1024:
+        return f"{int(size)}B"
+    for unit in "KMGTP":
+        size /= 1024
+        if size < 1024 or unit == "P":
+            return f"{size:.2f}{unit}"
+    return f"{size:.2f}P"  # unreachable; keeps type checkers content
+
+
+def rss_bytes() -> int:
+    """Resident set size now (from /proc), or the peak when /proc is not there."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return peak_rss_bytes()
+
+
+def peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def total_system_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (OSError, ValueError):
+        return 0
+
+
+# -- sections --------------------------------------------------------------------------------------
+
+
+def server_section(server: Any) -> Fields:
+    uptime = int(time.time() - server.start_time)
+    config = server.config
+    return [
+        ("redis_version", REDIS_VERSION),
+        ("redis_git_sha1", "00000000"),
+        ("redis_git_dirty", 0),
+        ("redis_build_id", "0"),
+        ("redis_mode", "standalone"),
+        ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
+        ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
+        ("multiplexing_api", "libev"),
+        ("process_id", os.getpid()),
+        ("process_supervised", "no"),
+        ("run_id", run_id(server)),
+        ("tcp_port", server.port),
+        ("server_time_usec", time.time_ns() // 1000),
+        ("uptime_in_seconds", uptime),
+        ("uptime_in_days", uptime // 86400),
+        ("hz", config["hz"]),
+        ("configured_hz", config["hz"]),
+        ("executable", sys.executable),
+        ("config_file", config.file or ""),
+        ("io_threads_active", 0),
+        ("leakdb_version", __version__),
+        ("python_version", platform.python_version()),
+    ]
+
+
+class ServerState:
+    """What the server commands remember about one server beyond its own attributes: the run id and
+    the SAVE/BGSAVE history that INFO persistence reports."""
+
+    def __init__(self) -> None:
+        self.run_id = os.urandom(20).hex()
+        self.bgsave_started: float | None = None  # time.monotonic() of the running BGSAVE
+        self.bgsave_scheduled = False
+        self.last_ok = True
+        self.last_seconds = -1
+        self.saves = 0
+
+    @property
+    def in_progress(self) -> bool:
+        return self.bgsave_started is not None
+
+    def current_seconds(self) -> int:
+        if self.bgsave_started is None:
+            return -1
+        return int(time.monotonic() - self.bgsave_started)
+
+
+_STATES: weakref.WeakKeyDictionary[Any, ServerState] = weakref.WeakKeyDictionary()
+
+
+def state_of(server: Any) -> ServerState:
+    state = _STATES.get(server)
+    if state is None:
+        state = _STATES[server] = ServerState()
+    return state
+
+
+def run_id(server: Any) -> str:
+    """A random 40-hex-digit id per server, as Redis gives each run."""
+    return state_of(server).run_id
+
+
+def clients_section(server: Any) -> Fields:
+    blocked = sum(1 for client in server.clients.values() if client.suspended)
+    return [
+        ("connected_clients", len(server.clients)),
+        ("cluster_connections", 0),
+        ("maxclients", server.config["maxclients"]),
+        ("client_recent_max_input_buffer", 0),
+        ("client_recent_max_output_buffer", 0),
+        ("blocked_clients", blocked),
+        ("tracking_clients", 0),
+        ("clients_in_timeout_table", 0),
+    ]
+
+
+def memory_section(server: Any) -> Fields:
+    # Python does not account memory per object cheaply; the process's resident size stands in for
+    # used_memory, which is what an operator watching for growth wants anyway.
+    rss = rss_bytes()
+    peak = max(peak_rss_bytes(), rss)
+    system = total_system_memory()
+    return [
+        ("used_memory", rss),
+        ("used_memory_human", human_bytes(rss)),
+        ("used_memory_rss", rss),
+        ("used_memory_rss_human", human_bytes(rss)),
+        ("used_memory_peak", peak),
+        ("used_memory_peak_human", human_bytes(peak)),
+        ("used_memory_peak_perc", f"{100 * rss / peak:.2f}%"),
+        ("total_system_memory", system),
+        ("total_system_memory_human", human_bytes(system)),
+        ("maxmemory", 0),
+        ("maxmemory_human", "0B"),
+        ("maxmemory_policy", "noeviction"),
+        ("mem_fragmentation_ratio", "1.00"),
+        ("mem_allocator", "pymalloc"),
+        ("lazyfree_pending_objects", 0),
+    ]
+
+
+def persistence_section(server: Any) -> Fields:
+    state = state_of(server)
+    storage = server.storage.info()
+    return [
+        ("loading", 0),
+        ("async_loading", 0),
+        ("rdb_changes_since_last_save", storage.get("queue_length", 0)),
+        ("rdb_bgsave_in_progress", int(state.in_progress)),
+        ("rdb_last_save_time", server.lastsave),
+        ("rdb_last_bgsave_status", "ok" if state.last_ok else "err"),
+        ("rdb_last_bgsave_time_sec", state.last_seconds),
+        ("rdb_current_bgsave_time_sec", state.current_seconds()),
+        ("rdb_saves", state.saves),
+        ("rdb_last_load_keys_loaded", storage.get("keys_loaded", 0)),
+        ("aof_enabled", 0),
+        ("aof_rewrite_in_progress", 0),
+        ("aof_rewrite_scheduled", 0),
+        ("aof_last_bgrewrite_status", "ok"),
+        ("aof_last_write_status", "ok"),
+    ]
+
+
+def stats_section(server: Any) -> Fields:
+    stats = server.stats
+    return [
+        ("total_connections_received", stats.connections_received),
+        ("total_commands_processed", stats.commands_processed),
+        ("instantaneous_ops_per_sec", 0),
+        ("total_net_input_bytes", stats.net_input_bytes),
+        ("total_net_output_bytes", stats.net_output_bytes),
+        ("rejected_connections", stats.rejected_connections),
+        ("expired_keys", stats.expired_keys),
+        ("evicted_keys", 0),
+        ("evicted_clients", 0),
+        ("pubsub_channels", 0),
+        ("pubsub_patterns", 0),
+        ("total_forks", 0),
+    ]
+
+
+def replication_section(server: Any) -> Fields:
+    return [
+        ("role", "master"),
+        ("connected_slaves", 0),
+        ("master_failover_state", "no-failover"),
+        ("master_replid", run_id(server)),
+        ("master_replid2", "0" * 40),
+        ("master_repl_offset", 0),
+        ("second_repl_offset", -1),
+        ("repl_backlog_active", 0),
+        ("repl_backlog_size", 1048576),
+        ("repl_backlog_first_byte_offset", 0),
+        ("repl_backlog_histlen", 0),
+    ]
+
+
+def cpu_section(server: Any) -> Fields:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return [
+        ("used_cpu_sys", f"{own.ru_stime:.6f}"),
+        ("used_cpu_user", f"{own.ru_utime:.6f}"),
+        ("used_cpu_sys_children", f"{children.ru_stime:.6f}"),
+        ("used_cpu_user_children", f"{children.ru_utime:.6f}"),
+    ]
+
+
+def empty_section(server: Any) -> Fields:
+    return []
+
+
+def cluster_section(server: Any) -> Fields:
+    return [("cluster_enabled", 0)]
+
+
+def average_ttl_ms(expires: dict[bytes, int]) -> int:
+    if not expires:
+        return 0
+    now = now_ms()
+    sample = [deadline - now for _, deadline in zip(range(TTL_SAMPLE), expires.values(), strict=False)]
+    live = [ttl for ttl in sample if ttl > 0]
+    return sum(live) // len(live) if live else 0
+
+
+def keyspace_section(server: Any) -> Fields:
+    return [
+        (
+            f"db{db.index}",
+            f"keys={len(db.data)},expires={len(db.expires)},avg_ttl={average_ttl_ms(db.expires)}",
+        )
+        for db in server.keyspace.databases
+        if db.data
+    ]
+
+
+def leakdb_section(server: Any) -> Fields:
+    info = server.storage.info()
+    return [
+        ("leakdb_version", __version__),
+        ("storage_mode", info.get("mode", "")),
+        ("storage_backend", info.get("backend") or ""),
+        ("storage_file", info.get("filename") or ""),
+        ("storage_file_size", info.get("file_size", 0)),
+        ("storage_queue_length", info.get("queue_length", 0)),
+        ("storage_flushes", info.get("flushes", 0)),
+        ("storage_flush_errors", info.get("flush_errors", 0)),
+        ("storage_last_flush_ms", info.get("last_flush_ms", 0)),
+        ("storage_last_error", _one_line(str(info.get("last_error") or ""))),
+        ("storage_keys_loaded", info.get("keys_loaded", 0)),
+        ("storage_load_time_ms", info.get("load_time_ms", 0)),
+    ]
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+# name -> (title, builder), in the order Redis prints them.
+SECTIONS: dict[str, tuple[str, Callable[[Any], Fields]]] = {
+    "server": ("Server", server_section),
+    "clients": ("Clients", clients_section),
+    "memory": ("Memory", memory_section),
+    "persistence": ("Persistence", persistence_section),
+    "stats": ("Stats", stats_section),
+    "replication": ("Replication", replication_section),
+    "cpu": ("CPU", cpu_section),
+    "modules": ("Modules", empty_section),
+    "errorstats": ("Errorstats", empty_section),
+    "cluster": ("Cluster", cluster_section),
+    "keyspace": ("Keyspace", keyspace_section),
+    "leakdb": ("LeakDB", leakdb_section),
+}
+# Redis's "all" adds per-command statistics to the default sections; LeakDB keeps none, so
+# "default", "all" and "everything" name the same sections.
+SECTION_GROUPS = frozenset({"default", "all", "everything"})
+
+
+def wanted_sections(args: list[bytes]) -> set[str]:
+    names = {raw.lower().decode("utf-8", "replace") for raw in args} or {"default"}
+    if names & SECTION_GROUPS:
+        return set(SECTIONS)
+    return names & SECTIONS.keys()
+
+
+def render(server: Any, wanted: set[str]) -> str:
+    """The INFO text: the wanted sections in Redis's order, separated by an empty line."""
+    blocks = []
+    for name, (title, build) in SECTIONS.items():
+        if name in wanted:
+            lines = [f"# {title}"] + [f"{field}:{value}" for field, value in build(server)]
+            blocks.append("\r\n".join(lines) + "\r\n")
+    return "\r\n".join(blocks)
+
+
+@command(
+    "info", -1, "loading stale", group="server", summary="Get information and statistics about the server"
+)
+def info(client, args):
+    return client.resp.encode(Verbatim(render(client.server, wanted_sections(args[1:]))))
