@@ -1,0 +1,154 @@
+"""Writing the results: a Markdown report, a CSV of every measurement, and PNG charts (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import targets
+from .common import Measurement, Results
+
+WIRE_TESTS = ("SET", "GET", "INCR", "MSET", "MGET", "PING_MBULK")
+INPROCESS_TESTS = ("set", "get", "mixed 90/10")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _ordered(items: Sequence[Measurement]) -> list[str]:
+    return list(dict.fromkeys(m.contender for m in items))
+
+
+def machine_section(machine: dict[str, str], command: str) -> list[str]:
+    return ["# LeakDB benchmark results", "", f"`{command}`", "", *_table(["", ""], list(machine.items()))]
+
+
+def targets_section(results: Results) -> list[str]:
+    rows = [
+        [target.name, "-" if ratio is None else f"{ratio:.2f}x", target.condition, f"**{status}**"]
+        for target, ratio, status in targets.evaluate(results)
+    ]
+    return ["", "## Targets", "", *_table(["target", "ratio", "needs", "result"], rows)]
+
+
+def wire_section(results: Results) -> list[str]:
+    items = results.section("wire")
+    lines = ["", "## Over the wire (redis-benchmark -c 50, 10k-key keyspace, 32-byte values)", ""]
+    lines.append(
+        "Requests/s, median over rounds; in brackets the ratio to redis-server measured in the same run."
+    )
+    for pipeline in sorted({m.pipeline for m in items}):
+        rows, latency = [], []
+        for contender in _ordered(items):
+            cells = [contender]
+            for test in WIRE_TESTS:
+                rps = results.find("wire", contender, test, "rps", pipeline=pipeline)
+                redis = results.find("wire", targets.REDIS, test, "rps", pipeline=pipeline)
+                ratio = f" ({rps / redis:.2f}x)" if rps and redis else ""
+                cells.append(_number(rps) + ratio)
+            rows.append(cells)
+            latency.append(
+                [contender]
+                + [
+                    _number(results.find("wire", contender, test, metric, pipeline=pipeline), 3)
+                    for test in ("SET", "GET")
+                    for metric in ("p50_ms", "p99_ms")
+                ]
+            )
+        lines += ["", f"### Pipeline {pipeline}", "", *_table(["contender", *WIRE_TESTS], rows), ""]
+        lines += _table(["contender", "SET p50 ms", "SET p99 ms", "GET p50 ms", "GET p99 ms"], latency)
+    return lines
+
+
+def _inprocess_row(results: Results, contender: str, size: int) -> list[str]:
+    items = [m for m in results.section("inprocess") if m.contender == contender and m.value_size == size]
+    values = {m.test: m.value for m in items}
+    cells = [_number(values.get(test)) for test in INPROCESS_TESTS]
+    return [contender, f"{items[0].keys:,}", *cells, _number(values.get("reopen"), 4)]
+
+
+def inprocess_section(results: Results) -> list[str]:
+    items = results.section("inprocess")
+    lines = ["", "## In process (ops/s; reopen = open the file holding the keys, then one get)"]
+    header = ["store", "keys", "set", "get", "mixed 90/10", "reopen s"]
+    for size in sorted({m.value_size for m in items}):
+        rows = [_inprocess_row(results, contender, size) for contender in _ordered(items)]
+        lines += ["", f"### {size}-byte values", "", *_table(header, rows)]
+    return lines
+
+
+def _scale_rows(results: Results, section: str, field: str) -> list[list[str]]:
+    items = results.section(section)
+    rows = []
+    for value in sorted({getattr(m, field) for m in items}):
+        cells = [f"{value:,}"]
+        for test in ("SET", "GET"):
+            leak = results.find(section, targets.MEMORY, test, "rps", **{field: value})
+            redis = results.find(section, targets.REDIS, test, "rps", **{field: value})
+            ratio = f"{leak / redis:.2f}x" if leak and redis else "-"
+            cells += [_number(leak), _number(redis), ratio]
+        rows.append(cells)
+    return rows
+
+
+def scale_section(results: Results) -> list[str]:
+    if not results.section("clients") and not results.section("restart") and not results.section("dataset"):
+        return ["", "## Scale", "", "Not run (`--quick`)."]
+    header = ["SET leakdb", "SET redis", "SET ratio", "GET leakdb", "GET redis", "GET ratio"]
+    lines = ["", "## Scale (leakdb memory vs redis-server, -P 1, requests/s)", ""]
+    lines += [
+        "### Connections",
+        "",
+        *_table(["clients", *header], _scale_rows(results, "clients", "clients")),
+    ]
+    lines += ["", "### Keys loaded", "", *_table(["keys", *header], _scale_rows(results, "dataset", "keys"))]
+    rows = [
+        [
+            m.section,
+            m.contender,
+            m.test,
+            f"{m.keys:,}",
+            f"{m.value:,.3f}",
+            "MiB" if m.metric == "rss_mb" else "s",
+        ]
+        for name in ("memory", "load", "restart")
+        for m in results.section(name)
+    ]
+    lines += ["", "### Memory, bulk load and restart (16-byte keys, 32-byte values)", ""]
+    return lines + _table(["measure", "server", "how", "keys", "value", "unit"], rows)
+
+
+def markdown(results: Results, machine: dict[str, str], command: str) -> str:
+    lines = machine_section(machine, command) + targets_section(results)
+    lines += wire_section(results) + inprocess_section(results) + scale_section(results)
+    if results.notes:
+        lines += ["", "## Notes", "", *[f"- {note}" for note in results.notes]]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path: Path, results: Results, machine: dict[str, str]) -> None:
+    """Long format, one measurement a row; the machine facts come first as section 'machine' rows."""
+    with open(path, "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=Measurement.columns())
+        writer.writeheader()
+        for key, value in machine.items():
+            writer.writerow({"section": "machine", "contender": key, "test": value})
+        for target, ratio, status in targets.evaluate(results):
+            writer.writerow(
+                {
+                    "section": "target",
+                    "contender": target.name,
+                    "test": status,
+                    "metric": "ratio",
+                    "value": ratio,
+                }
+            )
+        for m in results.items:
+            writer.writerow(m.row())
