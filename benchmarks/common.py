@@ -55,6 +55,7 @@ class Results:
         self.items.extend(measurements)
 
     def note(self, text: str) -> None:
+        text = " ".join(text.split())  # one line, for the Markdown list
         progress(f"note: {text}")
         self.notes.append(text)
 

@@ -123,9 +123,9 @@ CONTENDERS = [
         persistent=True,
     ),
     Contender("shelve (dbm.dumb)", _shelve, share=10, persistent=True),
-    Contender("sqlitedict", _sqlitedict, "sqlitedict", share=2, persistent=True),
-    Contender("diskcache", _diskcache, "diskcache", share=2, persistent=True),
-    Contender("pickledb", PickleStore, "pickledb", share=4, persistent=True),
+    Contender("sqlitedict", _sqlitedict, "sqlitedict", share=10, persistent=True),
+    Contender("diskcache", _diskcache, "diskcache", share=4, persistent=True),
+    Contender("pickledb", PickleStore, "pickledb", share=10, persistent=True),
 ]
 
 

@@ -77,12 +77,15 @@ def dataset(pool: ServerPool, directory: Path, results: Results, rounds: int, se
             pool.stop(server)
 
 
-def _timed_restarts(pool: ServerPool, server: RunningServer, rounds: int) -> list[float]:
+def _timed_restarts(pool: ServerPool, server: RunningServer, rounds: int, keys: int) -> list[float]:
     times = []
     for _ in range(rounds):
         server = pool.restart(server)
         times.append(server.started_s)
+    held = resp_load.command(server.port, "DBSIZE")
     pool.stop(server)
+    if held != str(keys):
+        raise RuntimeError(f"{server.spec.name} came back with {held} keys instead of {keys}")
     return times
 
 
@@ -99,7 +102,7 @@ def restart(pool: ServerPool, directory: Path, results: Results, rounds: int, ke
         results.add(Measurement("load", spec.name, how, "seconds", seconds, keys=keys, value_size=32))
         server.extra = prepare[spec.name](server)
         progress(f"restart: {rounds} restart(s) of {spec.name} on {keys} keys")
-        times = _timed_restarts(pool, server, rounds)
+        times = _timed_restarts(pool, server, rounds, keys)
         results.add(
             Measurement("restart", spec.name, "restart", "seconds", median(times), keys=keys, value_size=32)
         )
