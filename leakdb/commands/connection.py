@@ -316,7 +316,7 @@ def _listed_clients(client: Any, args: list[bytes]) -> list[Any]:
         return list(clients.values()) if _client_type(args[3]) == "normal" else []
     if len(args) > 3 and option == b"id":
         wanted = [parse_int(raw) for raw in args[3:]]
-        if any(number is None or number < 1 for number in wanted):
+        if any(number is None for number in wanted):
             raise CommandError(errors.CLIENT_LIST_ID_INVALID)
         return [clients[number] for number in wanted if number in clients]
     raise SyntaxErrorReply()
