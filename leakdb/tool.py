@@ -220,7 +220,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{checked} keys, {expired} expired not yet removed)"
         )
         return EXIT_OK
-    print(f"{args.file}: NOT SOUND, {len(problems)} problem(s) in {checked} records:")
+    print(f"{args.file}: NOT SOUND, {len(problems)} problem(s) ({checked} records read):")
     for problem in problems[:MAX_REPORTED_PROBLEMS]:
         print(f"  {problem}")
     if len(problems) > MAX_REPORTED_PROBLEMS:
@@ -231,7 +231,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def check_file(data: DataFile, databases: int) -> tuple[list[str], int, int]:
     """(problems, records checked, expired records) for every record and the file's structure."""
     problems = list(data.structure_problems())
-    progress = Progress("checking", data.count())
+    try:
+        total = data.count()
+    except StorageError as error:
+        problems.append(str(error))
+        total = 0
+    progress = Progress("checking", total)
     now = now_ms()
     checked = expired = 0
     for entry in data.entries():

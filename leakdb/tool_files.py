@@ -12,6 +12,7 @@ import os
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,25 +161,34 @@ class SQLiteFile(DataFile):
         return meta
 
     def count(self) -> int:
-        return self._connection.execute("SELECT count(*) FROM keys").fetchone()[0]
+        with self._reading():
+            return self._connection.execute("SELECT count(*) FROM keys").fetchone()[0]
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            raise StorageError(f"{self.path} is damaged: {error}") from error
 
     def entries(self) -> Iterator[Entry | BadRecord]:
-        rows = self._connection.execute(
-            "SELECT db, key, type, value, expire_at_ms, typeof(db), typeof(key), typeof(value),"
-            " typeof(expire_at_ms) FROM keys ORDER BY db, key"
-        )
         try:
+            rows = self._connection.execute(
+                "SELECT db, key, type, value, expire_at_ms, typeof(db), typeof(key), typeof(value),"
+                " typeof(expire_at_ms) FROM keys ORDER BY db, key"
+            )
             for row in rows:
                 yield _sqlite_entry(row)
         except sqlite3.DatabaseError as error:
             yield BadRecord("keys table", f"reading stopped: {error}")
 
     def lookup(self, db: int, key: bytes) -> Entry | None:
-        row = self._connection.execute(
-            "SELECT db, key, type, value, expire_at_ms, typeof(db), typeof(key), typeof(value),"
-            " typeof(expire_at_ms) FROM keys WHERE db = ? AND key = ?",
-            (db, key),
-        ).fetchone()
+        with self._reading():
+            row = self._connection.execute(
+                "SELECT db, key, type, value, expire_at_ms, typeof(db), typeof(key), typeof(value),"
+                " typeof(expire_at_ms) FROM keys WHERE db = ? AND key = ?",
+                (db, key),
+            ).fetchone()
         if row is None:
             return None
         entry = _sqlite_entry(row)
@@ -188,11 +198,12 @@ class SQLiteFile(DataFile):
 
     def summary(self, now_ms: int) -> list[tuple[int, str, int, int, int]]:
         # Counted by SQLite, which is much quicker than decoding every row on a big file.
-        return self._connection.execute(
-            "SELECT db, type, count(*), count(expire_at_ms), count(*) FILTER (WHERE expire_at_ms <= ?)"
-            " FROM keys GROUP BY db, type ORDER BY db, type",
-            (now_ms,),
-        ).fetchall()
+        with self._reading():
+            return self._connection.execute(
+                "SELECT db, type, count(*), count(expire_at_ms), count(*) FILTER (WHERE expire_at_ms <= ?)"
+                " FROM keys GROUP BY db, type ORDER BY db, type",
+                (now_ms,),
+            ).fetchall()
 
     def structure_problems(self) -> Iterator[str]:
         try:
