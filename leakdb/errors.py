@@ -86,12 +86,15 @@ def wrong_arity(name: str) -> bytes:
 
 
 def unknown_command(name: bytes, args: list[bytes]) -> bytes:
-    # Redis shows the command and up to the first few arguments, each quoted and cut at 128 bytes.
-    shown = " ".join("'%s'" % _printable(a[:128]) for a in args[:20])
-    return b"-ERR unknown command '%s', with args beginning with: %s\r\n" % (
-        _printable(name[:128]).encode(),
-        shown.encode(),
-    )
+    # Redis quotes arguments, each followed by a space, until the list reaches 128 bytes; the last
+    # one is cut to fit.
+    shown = b""
+    for arg in args:
+        if len(shown) >= 128:
+            break
+        shown += b"'%s' " % arg[: 128 - len(shown)]
+    text = b"ERR unknown command '%s', with args beginning with: %s" % (name[:128], shown)
+    return b"-" + text.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
 
 
 def unknown_subcommand(sub: bytes, command: str) -> bytes:

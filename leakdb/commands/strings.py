@@ -193,13 +193,14 @@ def getex(client, args):
         else:
             raise SyntaxErrorReply()
         i += 1
-    if expire is not None:
-        unit, absolute = _EXPIRE_UNITS[expire]
-        deadline = expire_deadline(args[i - 1], unit, absolute, "getex")
     db = client.db
     value = db.get_string(args[1])
     if value is None:
         return client.resp.null
+    if expire is not None:
+        # Redis looks the key up before it validates the expiry argument.
+        unit, absolute = _EXPIRE_UNITS[expire]
+        deadline = expire_deadline(args[i - 1], unit, absolute, "getex")
     if deadline is not None:
         db.set_expire(args[1], deadline)
     elif persist:
