@@ -251,7 +251,7 @@ def test_unknown_command_error_matches_redis(pair):
 
 
 def test_pipeline_replies_in_order(pair):
-    oracle, ours = pair
+    ours = pair[1]
     results = []
     for client in pair:
         pipe = client.pipeline(transaction=False)
