@@ -179,6 +179,18 @@ class DefaultStorage:
         """Keys of database 0, as bytes."""
         return iter(self._live_db().keys())
 
+    def execute_command(self, *args: Any, db: int = 0) -> Any:
+        """Run any command the server serves against this storage (``"HSET", "h", "f", "v"``).
+
+        Values are raw bytes here, not codec-encoded: this is the Redis view of the same data.  Replies
+        decode as a RESP3 client decodes them; an error reply raises :class:`CommandError`.
+        """
+        from .embedded import execute
+
+        result = execute(self.keyspace, args, db)
+        self.sync()
+        return result
+
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def sync(self) -> None:
