@@ -78,7 +78,7 @@ def execute(keyspace: Keyspace, args: tuple[Any, ...], db: int = 0) -> Any:
 
 # Commands about connections and the server process rather than data.
 _SERVER_ONLY = frozenset(
-    [
+    {
         "auth",
         "hello",
         "quit",
@@ -102,7 +102,7 @@ _SERVER_ONLY = frozenset(
         "discard",
         "watch",
         "unwatch",
-    ]
+    }
 )
 
 
