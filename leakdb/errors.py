@@ -191,3 +191,16 @@ SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
 CONFIG_UNKNOWN = "ERR Unknown option or number of arguments for CONFIG SET - '{}'"
 CONFIG_IMMUTABLE = "ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config"
 INT32_RANGE = "ERR value is out of range, value must between -2147483648 and 2147483647"
+
+# Hash and set commands (leakdb/commands/hashes.py, leakdb/commands/sets.py).
+HASH_NOT_INTEGER = b"-ERR hash value is not an integer\r\n"
+HASH_NOT_FLOAT = b"-ERR hash value is not a float\r\n"
+INCREMENT_NAN_OR_INFINITY = b"-ERR value is NaN or Infinity\r\n"
+VALUE_OUT_OF_RANGE = b"-ERR value is out of range\r\n"
+MUST_BE_POSITIVE = b"-ERR value is out of range, must be positive\r\n"
+LONG_RANGE = (
+    b"-ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807\r\n"
+)
+NUMKEYS_NOT_POSITIVE = b"-ERR numkeys should be greater than 0\r\n"
+NUMKEYS_TOO_MANY = b"-ERR Number of keys can't be greater than number of args\r\n"
+LIMIT_NEGATIVE = b"-ERR LIMIT can't be negative\r\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import connection, keys, server, strings  # noqa: F401  (each import registers a family)
+from . import connection, hashes, keys, server, sets, strings  # noqa: F401  (each import registers a family)
 from .registry import COMMANDS, DISPATCH, Command, Suspend, command, lookup, subcommand
 
 __all__ = ["COMMANDS", "DISPATCH", "Command", "Suspend", "command", "lookup", "subcommand"]

@@ -253,13 +253,17 @@ class _ScanOrder:
 
     __slots__ = ("data_id", "hashes", "keys")
 
-    def __init__(self, data: dict[bytes, Any]) -> None:
+    def __init__(self, data: Any) -> None:
         self.data_id = id(data)
         self.keys = sorted(data, key=hash)
         self.hashes = [hash(key) for key in self.keys]
 
 
-_SCAN_ORDERS: dict[Database, _ScanOrder] = {}
+# Scan orders by owner: a Database for SCAN, (Database, key) for HSCAN/SSCAN/ZSCAN.  Abandoned scans
+# leave their order behind, so the oldest goes once there are many; a scan that finds its order gone
+# rebuilds it, which is correct for the same reason sharing one is.
+_SCAN_ORDERS: dict[Any, _ScanOrder] = {}
+_MAX_SCAN_ORDERS = 256
 
 
 def parse_cursor(raw: bytes) -> int | None:
@@ -276,9 +280,12 @@ def parse_cursor(raw: bytes) -> int | None:
     return -value & _CURSOR_MAX if found.group(1) == b"-" else value
 
 
-def _scan_options(args: list[bytes]) -> tuple[int, bytes | None, str | None]:
+def scan_options(
+    args: list[bytes], start: int = 2, allow_type: bool = True
+) -> tuple[int, bytes | None, str | None]:
+    """COUNT, MATCH and (for SCAN only: `allow_type`) TYPE from ``args[start:]``, as Redis parses them."""
     count, pattern, type_name = 10, None, None
-    i, n = 2, len(args)
+    i, n = start, len(args)
     while i < n:
         option = args[i].lower()
         if n - i < 2:
@@ -291,7 +298,7 @@ def _scan_options(args: list[bytes]) -> tuple[int, bytes | None, str | None]:
                 raise SyntaxErrorReply()
         elif option == b"match":
             pattern = args[i + 1]
-        elif option == b"type":
+        elif option == b"type" and allow_type:
             type_name = args[i + 1].decode("utf-8", "replace").lower()
         else:
             raise SyntaxErrorReply()
@@ -299,14 +306,19 @@ def _scan_options(args: list[bytes]) -> tuple[int, bytes | None, str | None]:
     return count, pattern, type_name
 
 
-def _scan_batch(db: Database, cursor: int, count: int) -> tuple[int, list[bytes]]:
-    """Up to about `count` keys from `cursor` on (dead ones included) and the next cursor."""
-    data = db.data
+def scan_batch(owner: Any, data: Any, cursor: int, count: int) -> tuple[int, list[bytes]]:
+    """Up to about `count` members of `data` (a dict or set) from `cursor` on, and the next cursor.
+
+    `owner` names the collection across calls (see ``_SCAN_ORDERS``).  Members removed since the scan
+    started may be included: callers look each one up again.
+    """
     if cursor == 0 and len(data) <= count:
         return 0, list(data)
-    order = _SCAN_ORDERS.get(db)
+    order = _SCAN_ORDERS.get(owner)
     if cursor == 0 or order is None or order.data_id != id(data):
-        order = _SCAN_ORDERS[db] = _ScanOrder(data)
+        if order is None and len(_SCAN_ORDERS) >= _MAX_SCAN_ORDERS:
+            del _SCAN_ORDERS[next(iter(_SCAN_ORDERS))]
+        order = _SCAN_ORDERS[owner] = _ScanOrder(data)
     hashes = order.hashes
     start = bisect_left(hashes, cursor - _HASH_OFFSET)
     end = min(start + count, len(hashes))
@@ -314,8 +326,8 @@ def _scan_batch(db: Database, cursor: int, count: int) -> tuple[int, list[bytes]
         end += 1  # keys sharing a hash share a cursor, so they go out together
     if end < len(hashes):
         return hashes[end] + _HASH_OFFSET, order.keys[start:end]
-    if _SCAN_ORDERS.get(db) is order:
-        del _SCAN_ORDERS[db]  # the memory goes back when a scan completes
+    if _SCAN_ORDERS.get(owner) is order:
+        del _SCAN_ORDERS[owner]  # the memory goes back when a scan completes
     return 0, order.keys[start:end]
 
 
@@ -324,9 +336,9 @@ def scan(client, args):
     cursor = parse_cursor(args[1])
     if cursor is None:
         return errors.INVALID_CURSOR
-    count, pattern, type_name = _scan_options(args)
+    count, pattern, type_name = scan_options(args)
     db = client.db
-    next_cursor, batch = _scan_batch(db, cursor, count)
+    next_cursor, batch = scan_batch(db, db.data, cursor, count)
     matches = compile_glob(pattern) if pattern is not None and pattern != b"*" else None
     found = []
     for key in batch:

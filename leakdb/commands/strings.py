@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -291,6 +292,8 @@ def parse_long_double(raw: bytes) -> Fraction | None:
     """`raw` as Redis's string2ld reads it, rounded to long double; None if it is not a number."""
     if not raw or raw[:1].isspace() or raw[-1:].isspace() or b"_" in raw or len(raw) > 5000:
         return None
+    if b"x" in raw or b"X" in raw:
+        return _parse_hex_long_double(raw)
     try:
         number = Decimal(raw.decode("ascii"))
     except (InvalidOperation, UnicodeDecodeError):
@@ -299,7 +302,30 @@ def parse_long_double(raw: bytes) -> Fraction | None:
         return None
     if number.is_infinite():
         return None  # represented separately: callers treat infinity as an overflow
-    return round_long_double(Fraction(number))
+    value = round_long_double(Fraction(number))
+    if value == 0 and number != 0:
+        return None  # underflow: strtold reports ERANGE with a zero, and Redis refuses the number
+    return value
+
+
+# strtold also reads C99 hexadecimal floats ("0x1.8p3"); Decimal does not.
+_HEX_FLOAT = re.compile(rb"([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?[0-9]+))?\Z")
+
+
+def _parse_hex_long_double(raw: bytes) -> Fraction | None:
+    found = _HEX_FLOAT.match(raw)
+    if found is None or not (found.group(2) or found.group(3)):
+        return None
+    sign, whole, fraction, exponent = found.groups()
+    fraction = fraction or b""
+    mantissa = int((whole + fraction) or b"0", 16)
+    power = int(exponent or b"0") - 4 * len(fraction)
+    if abs(power) > 20000:  # beyond long double either way: overflow or underflow, both refused
+        return None if mantissa else Fraction(0)
+    value = round_long_double(Fraction(mantissa) * Fraction(2) ** power)
+    if value is None or (value == 0 and mantissa):
+        return None  # out of range: strtold reports ERANGE, and Redis refuses the number
+    return -value if sign == b"-" else value
 
 
 def round_long_double(value: Fraction) -> Fraction | None:
