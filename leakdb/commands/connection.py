@@ -36,7 +36,7 @@ def ping(client, args):
     return PONG if len(args) == 1 else bulk(args[1])
 
 
-@command("echo", 2, "fast", group="connection", summary="Echo the given string")
+@command("echo", 2, "loading stale fast", group="connection", summary="Echo the given string")
 def echo(client, args):
     return bulk(args[1])
 

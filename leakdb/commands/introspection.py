@@ -35,25 +35,68 @@ GROUP_CATEGORIES = {
 }
 
 
+# Redis lists a command's categories in the order of its ACL category table.
+CATEGORY_ORDER = [
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+]
+
+
+# Categories Redis gives these commands beyond what their flags and group imply (from Redis's
+# command table, where categories are declared rather than derived).
+EXTRA_CATEGORIES: dict[str, set[str]] = {
+    "info": {"dangerous"},
+    "lastsave": {"admin", "dangerous"},
+    "role": {"admin", "dangerous"},
+    "flushdb": {"keyspace", "dangerous"},
+    "flushall": {"keyspace", "dangerous"},
+    "swapdb": {"keyspace", "dangerous"},
+    "command": {"connection"},
+    "readonly": {"connection"},
+    "readwrite": {"connection"},
+    "client|list": {"connection"},
+    "client|kill": {"connection"},
+}
+
+
 def categories(declared: Command) -> list[str]:
     """The ACL categories Redis would give a command with these flags and this group."""
     flags = declared.flags
-    found = []
+    if declared.subcommands and not flags:
+        return ["slow"]  # a pure container (CLIENT, CONFIG): its subcommands carry the categories
+    found = {"fast" if "fast" in flags else "slow"}
     if "write" in flags:
-        found.append("write")
+        found.add("write")
     if "readonly" in flags:
-        found.append("read")
+        found.add("read")
+    if "admin" in flags:
+        found |= {"admin", "dangerous"}
+    if "blocking" in flags:
+        found.add("blocking")
     group = GROUP_CATEGORIES.get(declared.group)
     if group:
-        found.append(group)
-    if "admin" in flags:
-        found.append("admin")
-    found.append("fast" if "fast" in flags else "slow")
-    if "blocking" in flags:
-        found.append("blocking")
-    if "admin" in flags:
-        found.append("dangerous")
-    return found
+        found.add(group)
+    found |= EXTRA_CATEGORIES.get(declared.name, set())
+    return [name for name in CATEGORY_ORDER if name in found]
 
 
 def key_specs(client: Any, declared: Command) -> list[bytes]:
@@ -105,15 +148,17 @@ def describe(client: Any, declared: Command) -> bytes:
         b":%d\r\n" % declared.last_key,
         b":%d\r\n" % declared.key_step,
         resp.set([SimpleString("@" + name) for name in categories(declared)]),
-        b"*0\r\n",
-        _array(key_specs(client, declared)),
-        _array([describe(client, sub) for sub in declared.subcommands.values()]),
+        # Tips, key specs and subcommands are sets in RESP3, as Redis 7.0 sends them.
+        _array([], resp),
+        _array(key_specs(client, declared), resp),
+        _array([describe(client, sub) for sub in declared.subcommands.values()], resp),
     ]
     return _array(parts)
 
 
-def _array(encoded: list[bytes]) -> bytes:
-    return b"*%d\r\n" % len(encoded) + b"".join(encoded)
+def _array(encoded: list[bytes], as_set_in: Any = None) -> bytes:
+    prefix = b"~" if as_set_in is not None and as_set_in.resp3 else b"*"
+    return prefix + b"%d\r\n" % len(encoded) + b"".join(encoded)
 
 
 def find(name: bytes) -> Command | None:

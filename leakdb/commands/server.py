@@ -262,7 +262,9 @@ def _save_in_thread(server: Any) -> str | None:
     return problem
 
 
-@command("save", 1, "admin noscript", group="server", summary="Synchronously save the dataset to disk")
+@command(
+    "save", 1, "admin noscript no_async_loading no_multi", group="server", summary="Save the dataset to disk"
+)
 def save(client, args):
     server = client.server
     if state_of(server).in_progress:
@@ -287,7 +289,13 @@ def _background_save(server: Any) -> None:
         state.bgsave_started = None
 
 
-@command("bgsave", -1, "admin noscript", group="server", summary="Asynchronously save the dataset to disk")
+@command(
+    "bgsave",
+    -1,
+    "admin noscript no_async_loading",
+    group="server",
+    summary="Save the dataset in the background",
+)
 def bgsave(client, args):
     schedule = len(args) == 2 and args[1].lower() == b"schedule"
     if len(args) > 2 or (len(args) == 2 and not schedule):
