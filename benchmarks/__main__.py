@@ -44,7 +44,7 @@ class Plan:
     @classmethod
     def for_options(cls, quick: bool) -> Plan:
         if quick:
-            return cls(rounds=1, seconds_per_test=0.2, inprocess_keys=20_000, scale=False)
+            return cls(rounds=1, seconds_per_test=0.4, inprocess_keys=20_000, scale=False)
         return cls(rounds=3, seconds_per_test=1.0, inprocess_keys=100_000, scale=True)
 
 

@@ -37,9 +37,11 @@ def throughput(results: Results, path: Path) -> bool:
         axis.invert_yaxis()
         axis.set_title(f"redis-benchmark -c 50 -P {pipeline}")
         axis.set_xlabel("requests/s")
+        axis.xaxis.set_major_formatter(lambda value, _: f"{value / 1000:,.0f}k")
         axis.grid(axis="x", alpha=0.3)
-    axis.legend(loc="lower right")
-    figure.tight_layout()
+    handles, labels = axis.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(CHART_TESTS), frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return True

@@ -11,7 +11,7 @@ import resource
 from collections.abc import Callable
 from pathlib import Path
 
-from . import resp_load, wire
+from . import resp_load, targets, wire
 from .common import Measurement, Results, median, progress
 from .servers import REDIS, RunningServer, ServerPool, leakdb_spec
 
@@ -49,7 +49,7 @@ def load_keys(server: RunningServer, directory: Path, keys: int, results: Result
             "loaded with pipelined batches of whole commands instead"
         )
         resp_load.command(server.port, "FLUSHALL")
-        return "batched socket load (fallback)", resp_load.socket_load(server.port, keys)
+        return targets.FALLBACK_LOAD, resp_load.socket_load(server.port, keys)
 
 
 def _loaded_pair(pool: ServerPool, directory: Path, keys: int, results: Results) -> list[RunningServer]:
