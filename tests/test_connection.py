@@ -16,6 +16,8 @@ import pytest
 import redis
 import redis.asyncio
 from conftest import ServerProcess, assert_same, free_port, raw_exchange, require
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 PASSWORD = "secret"
 
@@ -301,14 +303,15 @@ def test_client_errors_match_redis(pair):
 
 def test_redis_py_with_password(start_leakdb):
     server = start_leakdb("--storage", "memory", "--requirepass", PASSWORD)
+    no_retry = Retry(NoBackoff(), 0)
     with pytest.raises(redis.AuthenticationError):
-        redis.Redis(port=server.port).ping()
+        redis.Redis(port=server.port, retry=no_retry).ping()
     for protocol in (2, 3):
         client = redis.Redis(port=server.port, password=PASSWORD, protocol=protocol)
         assert client.ping() is True
         assert client.set("k", "v") is True
         client.close()
-    wrong = redis.Redis(port=server.port, password="wrong")
+    wrong = redis.Redis(port=server.port, password="wrong", retry=no_retry)
     with pytest.raises(redis.AuthenticationError):
         wrong.ping()
     wrong.close()
