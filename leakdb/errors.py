@@ -204,3 +204,16 @@ LONG_RANGE = (
 NUMKEYS_NOT_POSITIVE = b"-ERR numkeys should be greater than 0\r\n"
 NUMKEYS_TOO_MANY = b"-ERR Number of keys can't be greater than number of args\r\n"
 LIMIT_NEGATIVE = b"-ERR LIMIT can't be negative\r\n"
+
+# Sorted set commands (leakdb/commands/zsets.py).
+ZADD_XX_AND_NX = "ERR XX and NX options at the same time are not compatible"
+ZADD_GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
+ZADD_INCR_PAIRS = "ERR INCR option supports a single increment-element pair"
+SCORE_NAN = "ERR resulting score is not a number (NaN)"
+MIN_MAX_NOT_FLOAT = "ERR min or max is not a float"
+MIN_MAX_NOT_LEX = "ERR min or max not valid string range item"
+LIMIT_NEEDS_BY = "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
+NEEDS_INPUT_KEY = "ERR at least 1 input key is needed for '{}' command"
+COUNT_NOT_POSITIVE = "ERR count should be greater than 0"

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from . import connection, hashes, keys, server, sets, strings  # noqa: F401  (each import registers a family)
+from . import (  # noqa: F401  (each import registers a family)
+    connection,
+    hashes,
+    keys,
+    server,
+    sets,
+    strings,
+    zranges,
+    zsetops,
+    zsets,
+)
 from .registry import COMMANDS, DISPATCH, Command, Suspend, command, lookup, subcommand
 
 __all__ = ["COMMANDS", "DISPATCH", "Command", "Suspend", "command", "lookup", "subcommand"]

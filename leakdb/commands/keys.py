@@ -21,6 +21,7 @@ from ..errors import CommandError, NoSuchKeyError, NotAnIntegerError, SyntaxErro
 from ..glob import compile_glob
 from ..keyspace import INT64_MAX, INT64_MIN, TYPE_NAMES, Database, now_ms, parse_int
 from ..resp import EMPTY_ARRAY, OK, ONE, ZERO, bulk, bulk_array
+from ..zset import ZSet
 from .registry import command, dispatch_sub, subcommand
 
 INT_MIN = -(2**31)
@@ -384,7 +385,12 @@ def renamenx(client, args):
 
 
 # Containers of immutable bytes need only a shallow copy; any other type is deep-copied.
-_COPIERS: dict[type, Callable[[Any], Any]] = {dict: dict.copy, deque: deque.copy, set: set.copy}
+_COPIERS: dict[type, Callable[[Any], Any]] = {
+    dict: dict.copy,
+    deque: deque.copy,
+    set: set.copy,
+    ZSet: ZSet.copy,
+}
 
 
 def copy_value(value: Any) -> Any:
@@ -507,6 +513,7 @@ ENCODINGS: dict[type, Callable[[Any], str]] = {
     dict: hash_encoding,
     deque: lambda value: "quicklist",
     set: set_encoding,
+    ZSet: lambda value: "listpack" if value.compact else "skiplist",
 }
 
 _OBJECT_HELP = [

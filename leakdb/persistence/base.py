@@ -39,6 +39,9 @@ def _register_containers() -> None:
     register_type(dict, "hash", containers.dump_hash, containers.load_hash)
     register_type(deque, "list", containers.dump_list, containers.load_list)
     register_type(set, "set", containers.dump_set, containers.load_set)
+    # Sorted sets register themselves when leakdb.zset is imported; importing it here means any
+    # program that can load a file can load its sorted sets, with or without the command table.
+    from .. import zset  # noqa: F401
 
 
 _register_containers()

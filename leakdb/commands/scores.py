@@ -1,0 +1,123 @@
+"""Scores as Redis reads and writes them: C's strtod for arguments and range bounds, lex range bounds,
+and "%.17g" (RESP2 bulk strings, RESP3 doubles) for replies, as Redis 7.0 prints them.
+
+Sorted set commands share these; nothing here touches a keyspace.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..errors import NotAFloatError
+from ..resp import bulk, bulk_array
+from ..zset import LexBound
+
+# What C's strtod reads: decimal and hexadecimal floats, inf/infinity and nan, any case.
+_DECIMAL = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_HEX = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?\Z")
+_INFINITY = re.compile(rb"[+-]?(?:inf|infinity)\Z", re.IGNORECASE)
+_NONZERO_DIGIT = re.compile(rb"[1-9]")
+_NONZERO_HEX_DIGIT = re.compile(rb"[1-9a-fA-F]")
+_C_SPACE = b" \t\n\x0b\x0c\r"
+
+
+def _strtod(text: bytes) -> tuple[float, bool] | None:
+    """(value, out of range) for a whole C-string number, as strtod reads it; None if it is not one."""
+    if _DECIMAL.match(text):
+        value = float(text)
+        mantissa = text.split(b"e")[0].split(b"E")[0]
+        zero_digits = _NONZERO_DIGIT
+    elif _HEX.match(text):
+        value = float.fromhex(text.decode())
+        mantissa = text[text.index(b"x") + 1 if b"x" in text else text.index(b"X") + 1 :]
+        mantissa = re.split(rb"[pP]", mantissa)[0]
+        zero_digits = _NONZERO_HEX_DIGIT
+    elif _INFINITY.match(text):
+        return (-math.inf if text[:1] == b"-" else math.inf), False
+    else:
+        return None
+    overflow = math.isinf(value)
+    underflow = value == 0.0 and zero_digits.search(mantissa) is not None
+    return value, overflow or underflow
+
+
+def parse_score(raw: bytes) -> float:
+    """A score or increment argument (getDoubleFromObject); NotAFloatError if Redis refuses it."""
+    parsed = _strtod(raw)
+    if parsed is None or parsed[1]:
+        raise NotAFloatError()
+    return parsed[0]
+
+
+def parse_score_bound(raw: bytes) -> tuple[float, bool] | None:
+    """A score range bound, "(1.5" being exclusive (zslParseRange); None if it is not one.
+
+    Redis reads the argument as a C string with strtod: leading spaces are skipped, an empty number
+    reads as 0, and out-of-range values become infinities or zero rather than errors.
+    """
+    text = raw.split(b"\x00", 1)[0]
+    is_open = text[:1] == b"("
+    if is_open:
+        text = text[1:]
+    if not text:
+        return 0.0, is_open
+    parsed = _strtod(text.lstrip(_C_SPACE))
+    if parsed is None:
+        return None
+    return parsed[0], is_open
+
+
+def parse_lex_bound(raw: bytes) -> LexBound | None:
+    """A lex range bound: "-", "+", "[member" or "(member" (zslParseLexRangeItem)."""
+    first = raw[:1]
+    if first == b"[":
+        return 0, raw[1:], False
+    if first == b"(":
+        return 0, raw[1:], True
+    if (first == b"-" or first == b"+") and (len(raw) == 1 or raw[1] == 0):
+        return (-1 if first == b"-" else 1), b"", True
+    return None
+
+
+def format_score(score: float) -> bytes:
+    """A score as Redis 7.0 prints it in replies ("%.17g"; inf and -inf spelled out)."""
+    if math.isinf(score):
+        return b"inf" if score > 0 else b"-inf"
+    return b"%.17g" % score
+
+
+def listpack_score_text(score: float) -> bytes:
+    """A score as a listpack holds it (ZSCAN shows it): an integer when it is one, else "%.17g"."""
+    if not math.isinf(score) and score == int(score) and abs(score) <= 2.0**62:
+        return b"%d" % int(score)
+    return format_score(score)
+
+
+def score_reply(resp, score: float) -> bytes:
+    text = format_score(score)
+    return b",%s\r\n" % text if resp.resp3 else b"$%d\r\n%s\r\n" % (len(text), text)
+
+
+def pairs_reply(resp, pairs: list[tuple[float, bytes]], withscores: bool) -> bytes:
+    """Members, or members with scores: flat in RESP2, [member, score] pairs in RESP3."""
+    if not withscores:
+        return bulk_array([member for _, member in pairs])
+    if resp.resp3:
+        parts = [b"*%d\r\n" % len(pairs)]
+        for score, member in pairs:
+            parts.append(b"*2\r\n$%d\r\n%s\r\n,%s\r\n" % (len(member), member, format_score(score)))
+        return b"".join(parts)
+    parts = [b"*%d\r\n" % (2 * len(pairs))]
+    for score, member in pairs:
+        text = format_score(score)
+        parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(member), member, len(text), text))
+    return b"".join(parts)
+
+
+def nested_pairs(resp, pairs: list[tuple[float, bytes]]) -> bytes:
+    """[member, score] pairs in both protocols (ZMPOP)."""
+    parts = [b"*%d\r\n" % len(pairs)]
+    for score, member in pairs:
+        parts.append(b"*2\r\n" + bulk(member) + score_reply(resp, score))
+    return b"".join(parts)
