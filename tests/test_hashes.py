@@ -255,6 +255,10 @@ def test_hincrbyfloat_digits_match_redis(pair):
     for step in steps:
         assert_same(pair, "HINCRBYFLOAT", "h", "f", step)
         assert_same(pair, "HINCRBYFLOAT", "h", "g" + step, step)
+        assert_same(pair, "INCRBYFLOAT", "counter", step)  # shares the long-double reader
+    for bad in ["1e-5000", "0x", "0x1p", "0xg", "0x1p99999", "+-1", "1e5000"]:
+        assert_same(pair, "HINCRBYFLOAT", "h", "f", bad)
+        assert_same(pair, "INCRBYFLOAT", "counter", bad)
     assert_same(pair, "HGETALL", "h")
 
 
