@@ -8,6 +8,7 @@ constants and :func:`bulk` / :func:`integer` directly; everything else may call 
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 import hiredis
@@ -276,19 +277,74 @@ class RequestParser:
     ) -> None:
         self.reader = hiredis.Reader()
         self.inline = bytearray()
+        self.ready: deque[list[bytes] | None] = deque()
+        self.error: ProtocolError | None = None
+        self.line_start = True
         self.max_bulk_len = max_bulk_len
         self.max_multibulk_len = max_multibulk_len
 
     def feed(self, data: bytes) -> None:
-        if self.inline or (data[:1] != b"*" and not self.reader.has_data()):
+        if self.inline:
             self.inline += data
+            return
+        if self.line_start and data[:1] not in b"*$" and not self.reader.has_data():
+            # hiredis stands at a request boundary (or between two elements of a request, where
+            # only '$' may come): these bytes are an inline request or blank lines.  hiredis
+            # consumes a type byte before the rest of its line arrives, so "all bytes parsed" only
+            # means a boundary when the last byte fed ended a line.
+            self.inline += data
+            return
+        self.line_start = data[-1:] == b"\n"
+        if b"\n\r\n" in data or b"\n\n" in data:
+            self._feed_with_blank_lines(data)
         else:
-            self._check_lengths(data)
             self.reader.feed(data)
 
+    def _feed_with_blank_lines(self, data: bytes) -> None:
+        """Blank lines between multibulk requests are legal (redis-cli --pipe sends one) but hiredis
+        rejects them: parse up to each candidate and see whether hiredis stands at a boundary there."""
+        start = 0
+        while True:
+            cut = _blank_line_after(data, start)
+            if cut < 0:
+                self.reader.feed(data[start:])
+                return
+            self.reader.feed(data[start:cut])
+            self._parse_ready()
+            if self.error is not None:
+                return
+            if not self.reader.has_data():
+                self.inline += data[cut:]
+                return
+            start = cut  # the candidate was inside a bulk string
+
+    def _parse_ready(self) -> None:
+        """Move every complete request out of hiredis into ``ready``; keep an error for later."""
+        while True:
+            try:
+                command = self._next_multibulk()
+            except ProtocolError as exc:
+                self.error = exc
+                return
+            if command is False:
+                return
+            self.ready.append(command)
+
+    def fast(self) -> bool:
+        """True when the next requests come straight from hiredis (what the server's hot loop uses)."""
+        return not (self.inline or self.ready or self.error is not None)
+
     def get(self) -> list[bytes] | bool | None:
+        if self.ready:
+            return self.ready.popleft()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
         if self.inline:
             return self._get_inline()
+        return self._next_multibulk()
+
+    def _next_multibulk(self) -> list[bytes] | bool | None:
         try:
             command = self.reader.gets()
         except hiredis.ProtocolError as exc:
@@ -316,34 +372,21 @@ class RequestParser:
         line = bytes(buffer[:end])
         rest = bytes(buffer[end + 1 :])
         self.inline = bytearray()
+        self.line_start = True
         if rest:
             self.feed(rest)
         if line.endswith(b"\r"):
             line = line[:-1]
         return split_inline(line) or None
 
-    def _check_lengths(self, data: bytes) -> None:
-        """Refuse declared lengths beyond the configured limits before hiredis buffers for them."""
-        if len(data) < 2 or self.reader.has_data():
-            return
-        end = data.find(b"\r\n", 0, 32)
-        if end > 1:
-            try:
-                count = int(data[1:end])
-            except ValueError:
-                return  # hiredis reports the malformed length
-            if count > self.max_multibulk_len:
-                raise ProtocolError("invalid multibulk length")
-            start = end + 2
-            if data[start : start + 1] == b"$":
-                stop = data.find(b"\r\n", start, start + 32)
-                if stop > start:
-                    try:
-                        size = int(data[start + 1 : stop])
-                    except ValueError:
-                        return
-                    if size > self.max_bulk_len:
-                        raise ProtocolError("invalid bulk length")
+
+def _blank_line_after(data: bytes, start: int) -> int:
+    """The index just after the first newline at or after `start` that a blank line follows, or -1."""
+    crlf = data.find(b"\n\r\n", start)
+    lf = data.find(b"\n\n", start)
+    if crlf < 0:
+        return -1 if lf < 0 else lf + 1
+    return crlf + 1 if lf < 0 or crlf < lf else lf + 1
 
 
 def bad_element(value: Any) -> ProtocolError:

@@ -145,11 +145,10 @@ class Client:
         parser = self.parser
         # Multibulk requests come straight from hiredis (the hot path); inline ones, which are rare,
         # go through the parser's own splitter.
-        inline = bool(parser.inline)
+        inline = not parser.fast()
         get = parser.get if inline else parser.reader.gets
         replies: list[bytes] = []
         append = replies.append
-        dispatch = self.dispatch
         count = 0
         while True:
             try:
@@ -175,9 +174,10 @@ class Client:
             elif args is None:
                 continue
             count += 1
-            entry = dispatch.get(args[0])
+            # Read per command: AUTH, RESET and MULTI change the table for the requests after them.
+            entry = self.dispatch.get(args[0])
             if entry is None:
-                entry = lookup(args[0], dispatch)
+                entry = lookup(args[0], self.dispatch)
                 if entry is None:
                     append(unknown_command(args[0], args[1:]))
                     continue
@@ -198,7 +198,7 @@ class Client:
                 append(b"-ERR internal error while running '%s'\r\n" % declared.name.encode())
             if self.close_after_reply:
                 break
-            if inline and not parser.inline:
+            if inline and parser.fast():
                 # The rest of the buffer is multibulk again: continue on the fast path.
                 inline = False
                 get = parser.reader.gets

@@ -14,7 +14,7 @@ from .. import REDIS_VERSION, errors
 from ..errors import CommandError, DBIndexError, NotAnIntegerError, SyntaxErrorReply
 from ..keyspace import parse_int
 from ..resp import OK, PONG, SimpleString, bulk
-from .registry import Suspend, command, dispatch_sub, subcommand
+from .registry import command, dispatch_sub, subcommand
 
 CONNECTION_FLAGS = "noscript loading stale fast no_auth allow_busy"
 
@@ -79,30 +79,17 @@ def authenticate(client: Any, user: bytes, password: bytes) -> None:
     client.authenticated = True
 
 
-def settle(client: Any, was_authenticated: bool, reply: bytes) -> bytes:
-    """Return `reply`, making sure the commands pipelined after it see the new authentication state.
-
-    The server picks a client's dispatch table (authenticated or not) once per batch of pipelined
-    commands; finishing the reply through :class:`Suspend` makes it pick again for the rest.  This
-    happens once per login, so the cost of a greenlet does not matter.
-    """
-    if client.authenticated == was_authenticated:
-        return reply
-    raise Suspend(lambda: reply)
-
-
 @command("auth", -2, CONNECTION_FLAGS, group="connection", summary="Authenticate to the server")
 def auth(client, args):
     if len(args) > 3:
         raise SyntaxErrorReply()
     if len(args) == 2 and not client.server.config["requirepass"]:
         raise CommandError(errors.AUTH_NOT_CONFIGURED)
-    was_authenticated = client.authenticated
     if len(args) == 2:
         authenticate(client, b"default", args[1])
     else:
         authenticate(client, args[1], args[2])
-    return settle(client, was_authenticated, OK)
+    return OK
 
 
 def _hello_options(args: list[bytes]) -> tuple[tuple[bytes, bytes] | None, bytes | None]:
@@ -137,12 +124,10 @@ def _hello_version(client: Any, args: list[bytes]) -> int:
 
 @command("hello", -1, CONNECTION_FLAGS, group="connection", since="6.0.0", summary="Handshake with Redis")
 def hello(client, args):
-    was_authenticated = client.authenticated
     try:
-        reply = _hello(client, args)
+        return _hello(client, args)
     except CommandError as exc:  # AUTH may have succeeded before a later option failed
-        reply = errors.error_reply(str(exc))
-    return settle(client, was_authenticated, reply)
+        return errors.error_reply(str(exc))
 
 
 def _hello(client: Any, args: list[bytes]) -> bytes:
@@ -175,9 +160,8 @@ def reset(client, args):
     client.name = b""
     client.no_evict = False
     client.no_touch = False
-    was_authenticated = client.authenticated
     client.authenticated = not client.server.config["requirepass"]
-    return settle(client, was_authenticated, b"+RESET\r\n")
+    return b"+RESET\r\n"
 
 
 # -- CLIENT ----------------------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""Request framing over real sockets: split frames, big pipelines, redis-cli --pipe, protocol errors."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+from conftest import raw_exchange, require
+
+
+def encode(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def read_replies(sock: socket.socket, count: int, timeout: float = 10.0) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while data.count(b"\r\n") < count:
+        chunk = sock.recv(1 << 20)
+        assert chunk, "server closed the connection"
+        data += chunk
+    return data
+
+
+def test_requests_split_between_elements_after_a_large_read(leakdb_server, r):
+    # hiredis compacts its buffer after 1 KiB; a read that then ends between two elements of a
+    # request used to make the next read look like an inline command.
+    head = b"".join(encode(b"SET", b"key:%05d" % i, b"v" * 20) for i in range(100))
+    partial = b"*3\r\n$3\r\nSET\r\n"
+    rest = b"$5\r\nsplit\r\n$5\r\nvalue\r\n"
+    with socket.create_connection(("127.0.0.1", leakdb_server.port)) as sock:
+        sock.sendall(head + partial)
+        time.sleep(0.2)
+        sock.sendall(rest)
+        replies = read_replies(sock, 101)
+    assert replies == b"+OK\r\n" * 101
+    assert r.get("split") == b"value"
+
+
+def test_every_split_point_of_a_request(leakdb_server):
+    value = b"\x00*3\r\n$1\r\n"
+    request = encode(b"SET", b"k\r\nx", value) + encode(b"GET", b"k\r\nx")
+    expected = b"+OK\r\n$%d\r\n%s\r\n" % (len(value), value)
+    for cut in range(1, len(request)):
+        with socket.create_connection(("127.0.0.1", leakdb_server.port)) as sock:
+            sock.sendall(request[:cut])
+            time.sleep(0.005)
+            sock.sendall(request[cut:])
+            assert read_replies(sock, expected.count(b"\r\n")) == expected, cut
+
+
+def test_redis_cli_pipe_mass_insert(leakdb_server, r):
+    redis_cli = require("redis-cli")
+    count = 20000
+    payload = b"".join(encode(b"SET", b"mass:%06d" % i, b"%d" % i) for i in range(count))
+    result = subprocess.run(
+        [redis_cli, "-p", str(leakdb_server.port), "--pipe"],
+        input=payload,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert b"errors: 0, replies: %d" % count in result.stdout
+    assert r.dbsize() == count
+    assert r.get("mass:019999") == b"19999"
+
+
+def test_inline_then_multibulk_on_one_connection(leakdb_server):
+    payload = b"SET a 1\r\n" + encode(b"GET", b"a") + encode(b"INCR", b"a")
+    assert raw_exchange(leakdb_server.port, payload) == b"+OK\r\n$1\r\n1\r\n:2\r\n"
+
+
+def test_protocol_error_leaves_other_clients_and_data_alone(leakdb_server, r):
+    r.set("kept", "yes")
+    with socket.create_connection(("127.0.0.1", leakdb_server.port)) as other:
+        other.sendall(encode(b"PING"))
+        assert read_replies(other, 1) == b"+PONG\r\n"
+        reply = raw_exchange(leakdb_server.port, b"*2\r\n$3\r\nGET\r\n$abc\r\n", expect_close=True)
+        assert reply == b"-ERR Protocol error: invalid bulk length\r\n"
+        other.sendall(encode(b"GET", b"kept"))
+        assert read_replies(other, 2) == b"$3\r\nyes\r\n"
+
+
+def test_auth_applies_to_the_requests_pipelined_after_it(start_leakdb):
+    server = start_leakdb("--storage", "memory", "--requirepass", "secret")
+    payload = encode(b"PING") + encode(b"AUTH", b"secret") + encode(b"PING") + encode(b"RESET")
+    payload += encode(b"PING")
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(payload)
+        replies = read_replies(sock, 5)
+    assert replies == (
+        b"-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n+RESET\r\n"
+        b"-NOAUTH Authentication required.\r\n"
+    )
