@@ -23,6 +23,11 @@ class Codec(Protocol):
     def decode(self, raw: bytes) -> Any: ...
 
 
+_MISSING = object()
+_IMMUTABLE = (str, int, float, bool, type(None))
+MEMO_SIZE = 100_000
+
+
 class JSONCodec:
     """Values are stored as JSON text; integers as plain digits (valid JSON and valid for INCR)."""
 
@@ -31,6 +36,9 @@ class JSONCodec:
     def __init__(self) -> None:
         self._dumps = json.JSONEncoder(ensure_ascii=False).encode
         self._loads = json.JSONDecoder().decode
+        # Reads of an unchanged value skip the JSON parser: decoded immutable results are kept by the
+        # stored bytes they came from (dicts and lists are decoded afresh, as callers may change them).
+        self.memo: dict[bytes, Any] = {}
 
     def encode(self, value: Any) -> bytes:
         kind = type(value)
@@ -41,10 +49,19 @@ class JSONCodec:
         return self._dumps(value).encode()
 
     def decode(self, raw: bytes) -> Any:
+        memo = self.memo
+        value = memo.get(raw, _MISSING)
+        if value is not _MISSING:
+            return value
         try:
-            return self._loads(raw.decode())
+            value = self._loads(raw.decode())
         except ValueError:  # not UTF-8 or not JSON: something a Redis client wrote
             return raw
+        if type(value) in _IMMUTABLE:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[raw] = value
+        return value
 
 
 class RawCodec:

@@ -40,6 +40,9 @@ def _close_open_storages() -> None:
 atexit.register(_close_open_storages)
 
 
+_MISSING = object()
+
+
 def _key(key: Key, prefix: Key | None = None) -> bytes:
     if type(key) is str:
         key = key.encode()
@@ -69,6 +72,8 @@ class DefaultStorage:
         self.codec = get_codec(codec)
         self._encode = self.codec.encode
         self._decode = self.codec.decode
+        self._memo_get = getattr(self.codec, "memo", {}).get
+        self._db0 = self.keyspace[0]
         self.closed = False
         self.keys_loaded = 0
         self.load_time_ms = 0
@@ -134,11 +139,23 @@ class DefaultStorage:
     # -- reading -------------------------------------------------------------------------------------
 
     def get(self, key: Key, default: Any = None, db: int = 0) -> Any:
-        value = self.keyspace[db].lookup(_key(key))
+        # The most frequent call of the API: the common case (str key, db 0, no expiry, a value
+        # decoded before) avoids every helper call.
+        if key.__class__ is str:
+            key = key.encode()
+        elif key.__class__ is not bytes:
+            key = _key(key)
+        database = self._db0 if db == 0 else self.keyspace[db]
+        value = database.data.get(key)
         if value is None:
             return default
-        if type(value) is bytes:
-            return self._decode(value)
+        if database.expires and key in database.expires:
+            value = database.lookup(key)
+            if value is None:
+                return default
+        if value.__class__ is bytes:
+            decoded = self._memo_get(value, _MISSING)
+            return self._decode(value) if decoded is _MISSING else decoded
         return value
 
     def get_multi(self, keys: Iterable[Key], key_prefix: Key | None = None, db: int = 0) -> dict:
