@@ -118,16 +118,15 @@ def _zadd(client, args: list[bytes], flags: int) -> bytes:
     added = updated = 0
     new_score = None
     if zset is not None:
-        try:
-            for score, i in zip(scores, range(position + 1, len(args), 2), strict=True):
-                outcome, new_score = _zadd_one(zset, args[i], score, flags)
-                added += outcome == 1
-                updated += outcome == 2
-        finally:
-            if created:
-                db.set(key, zset)
-            elif added or updated:
-                db.changed(key)
+        # Only INCR can fail (NaN), and it has one pair: an error never leaves a half-applied ZADD.
+        for score, i in zip(scores, range(position + 1, len(args), 2), strict=True):
+            outcome, new_score = _zadd_one(zset, args[i], score, flags)
+            added += outcome == 1
+            updated += outcome == 2
+        if created:
+            db.set(key, zset)
+        elif added or updated:
+            db.changed(key)
     if flags & INCR:
         return client.resp.null if new_score is None else score_reply(client.resp, new_score)
     return b":%d\r\n" % (added + updated if flags & CH else added)
