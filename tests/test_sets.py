@@ -318,6 +318,29 @@ def test_random_picks_cover_every_member(r):
     assert {r.srandmember("s") for _ in range(200)} == MEMBERS
 
 
+def test_random_picks_of_a_big_set_follow_its_changes(r):
+    """Big sets keep a member list between picks; every change must show in the next pick."""
+    members = {f"m{i}".encode() for i in range(300)}
+    r.sadd("s", *members)
+    assert set(r.srandmember("s", -3000)) == members
+    r.srem("s", "m0")
+    r.sadd("s", "fresh")  # same size as before: the list must still be rebuilt
+    members = members - {b"m0"} | {b"fresh"}
+    assert set(r.srandmember("s", -5000)) == members
+    r.smove("s", "elsewhere", "m1")
+    members.discard(b"m1")
+    popped = r.spop("s", 50) + [r.spop("s") for _ in range(100)]
+    assert len(set(popped)) == 150 and set(popped) <= members
+    assert set(r.smembers("s")) == members - set(popped)
+    assert set(r.srandmember("s", -3000)) == members - set(popped)
+    assert set(r.spop("s", 1000)) == members - set(popped) and r.exists("s") == 0
+    fields = {f"f{i}": "v" for i in range(200)}
+    r.hset("h", mapping=fields)
+    r.hdel("h", "f0")
+    r.hset("h", "new", "v")
+    assert set(r.hrandfield("h", -5000)) == {name.encode() for name in fields} - {b"f0"} | {b"new"}
+
+
 # -- SSCAN over a large set ------------------------------------------------------------------------
 
 

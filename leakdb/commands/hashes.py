@@ -12,7 +12,7 @@ from .. import errors
 from ..keyspace import INT64_MAX, INT64_MIN, parse_int
 from ..resp import OK, ONE, ZERO, bulk
 from .keys import hash_encoding
-from .members import count_arg, random_member, sample, scan_container, scan_reply
+from .members import count_arg, forget, random_member, sample, scan_container, scan_reply
 from .registry import command
 from .strings import format_long_double, parse_long_double, round_long_double
 
@@ -33,6 +33,7 @@ def _set_fields(client, args) -> int:
     if created:
         db.set(key, fields)
     else:
+        forget(fields)
         db.changed(key)
     return len(fields) - before
 
@@ -89,6 +90,7 @@ def hsetnx(client, args):
     if args[2] in fields:
         return ZERO
     fields[args[2]] = args[3]
+    forget(fields)
     db.changed(args[1])
     return ONE
 
@@ -135,6 +137,7 @@ def hdel(client, args):
         if fields.pop(name, None) is not None:
             removed += 1
     if removed:
+        forget(fields)
         if fields:
             db.changed(args[1])
         else:
@@ -245,6 +248,7 @@ def _store_field(client, key: bytes, fields: dict[bytes, bytes], name: bytes, va
     if created:
         client.db.set(key, fields)
     else:
+        forget(fields)
         client.db.changed(key)
 
 

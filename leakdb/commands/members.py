@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from itertools import islice
 from typing import Any
 
 from .. import errors
@@ -31,19 +30,62 @@ def count_arg(raw: bytes) -> int | bytes:
     return count
 
 
+# Random picks need indexable members, and listing a big container is O(n) per pick.  So the list of a
+# big container is kept between commands, tied to the container object: every command that changes a
+# container in place calls `forget` (SPOP instead keeps the list in step), and a length mismatch
+# rebuilds it too.  Few are kept, and each holds its container, so the memory stays bounded.
+_SNAPSHOTS: dict[int, tuple[Any, list[bytes]]] = {}
+_MAX_SNAPSHOTS = 16
+_SNAPSHOT_MIN_SIZE = 128
+
+
+def _members(container: Any) -> list[bytes]:
+    """The members (fields, for a dict) of `container` as a list, cached for big containers."""
+    if len(container) < _SNAPSHOT_MIN_SIZE:
+        return list(container)
+    entry = _SNAPSHOTS.get(id(container))
+    if entry is not None and entry[0] is container and len(entry[1]) == len(container):
+        return entry[1]
+    if entry is None and len(_SNAPSHOTS) >= _MAX_SNAPSHOTS:
+        del _SNAPSHOTS[next(iter(_SNAPSHOTS))]
+    members = list(container)
+    _SNAPSHOTS[id(container)] = (container, members)
+    return members
+
+
+def forget(container: Any) -> None:
+    """Drop the cached member list of a container that was just changed in place (or deleted)."""
+    if _SNAPSHOTS:
+        _SNAPSHOTS.pop(id(container), None)
+
+
 def random_member(container: Any) -> Any:
     """One uniformly random member (a field, for a dict) of a non-empty container."""
-    return next(islice(container, random.randrange(len(container)), None))
+    members = _members(container)
+    return members[random.randrange(len(members))]
 
 
 def sample(container: Any, count: int) -> list[Any]:
     """`count` members as Redis picks them: distinct when positive (all of them at most), with
     repetitions allowed when negative (exactly -count picks)."""
     if count < 0:
-        return random.choices(list(container), k=-count)
+        return random.choices(_members(container), k=-count)
     if count >= len(container):
         return list(container)
-    return random.sample(list(container), count)
+    return random.sample(_members(container), count)
+
+
+def pop_random(members: set[bytes], count: int) -> list[bytes]:
+    """Remove `count` (fewer than all) random members from a set and return them, in O(count) once
+    the member list exists: picked slots are refilled from the end of the cached list."""
+    listed = _members(members)
+    picked = []
+    for index in sorted(random.sample(range(len(listed)), count), reverse=True):
+        picked.append(listed[index])
+        listed[index] = listed[-1]
+        listed.pop()
+    members.difference_update(picked)
+    return picked
 
 
 def scan_container(

@@ -7,13 +7,11 @@ Whole-set replies are RESP3 sets (``~``) where Redis sends them so, and arrays e
 
 from __future__ import annotations
 
-import random
-
 from .. import errors
 from ..keyspace import parse_int
 from ..resp import ONE, ZERO, bulk
 from .keys import set_encoding
-from .members import count_arg, random_member, sample, scan_container, scan_reply
+from .members import count_arg, forget, pop_random, random_member, sample, scan_container, scan_reply
 from .registry import command
 
 EMPTY_ARRAY = b"*0\r\n"
@@ -47,6 +45,7 @@ def sadd(client, args):
     members.update(args[2:])
     added = len(members) - before
     if added:
+        forget(members)
         db.changed(args[1])
     return b":%d\r\n" % added
 
@@ -67,6 +66,7 @@ def srem(client, args):
 
 def _changed_or_deleted(db, key: bytes, members: set[bytes]) -> None:
     """Report an in-place change, or delete the key when its set became empty."""
+    forget(members)
     if members:
         db.changed(key)
     else:
@@ -135,6 +135,7 @@ def smove(client, args):
         db.set(target, {member})
     elif member not in target_members:
         target_members.add(member)
+        forget(target_members)
         db.changed(target)
     return ONE
 
@@ -164,10 +165,10 @@ def spop(client, args):
     if members is None or count == 0:
         return _members_reply(client, ())
     if count >= len(members):
+        forget(members)
         db.delete(args[1])
         return _members_reply(client, members)
-    chosen = random.sample(list(members), count)
-    members.difference_update(chosen)
+    chosen = pop_random(members, count)
     db.changed(args[1])
     return _members_reply(client, chosen)
 
@@ -177,9 +178,12 @@ def _pop_one(client, key: bytes) -> bytes:
     members = db.get_typed(key, set)
     if members is None:
         return client.resp.null
-    member = random_member(members)
-    members.discard(member)
-    _changed_or_deleted(db, key, members)
+    member = pop_random(members, 1)[0]
+    if members:
+        db.changed(key)  # pop_random kept the cached member list in step
+    else:
+        forget(members)
+        db.delete(key)
     return bulk(member)
 
 
