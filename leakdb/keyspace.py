@@ -48,6 +48,10 @@ class Change(NamedTuple):
 
 Listener = Callable[[Change], None]
 
+# Change(...) runs a Python-level __new__; building the tuple directly costs less than half as much,
+# and a change is built for every write while anything listens.
+_new_change = tuple.__new__
+
 
 def parse_int(raw: bytes) -> int | None:
     """`raw` as a 64-bit signed integer if it is written the one way Redis accepts, else None.
@@ -140,22 +144,22 @@ class Database:
         elif self.expires:
             self.expires.pop(key, None)
         if self.notify is not None:
-            self.notify(Change(SET, self.index, key, value, expire_at_ms))
+            self.notify(_new_change(Change, (SET, self.index, key, value, expire_at_ms)))
 
     def set_keep_ttl(self, key: bytes, value: Any) -> None:
         """Store `value` under `key`, keeping the deadline the key has (if it is live)."""
         self.data[key] = value
         if self.notify is not None:
-            self.notify(Change(SET, self.index, key, value, self.expires.get(key)))
+            self.notify(_new_change(Change, (SET, self.index, key, value, self.expires.get(key))))
 
     def changed(self, key: bytes) -> None:
         """Report that the container stored at `key` was modified in place."""
         if self.notify is not None:
             value = self.data.get(key)
             if value is None:
-                self.notify(Change(DELETE, self.index, key, None, None))
+                self.notify(_new_change(Change, (DELETE, self.index, key, None, None)))
             else:
-                self.notify(Change(SET, self.index, key, value, self.expires.get(key)))
+                self.notify(_new_change(Change, (SET, self.index, key, value, self.expires.get(key))))
 
     def delete(self, key: bytes) -> bool:
         if self.lookup(key) is None:
@@ -174,7 +178,7 @@ class Database:
         """Give the existing `key` a deadline, or none (persist).  A past deadline deletes the key."""
         if expire_at_ms is None:
             if self.expires.pop(key, None) is not None and self.notify is not None:
-                self.notify(Change(EXPIRE, self.index, key, None, None))
+                self.notify(_new_change(Change, (EXPIRE, self.index, key, None, None)))
             return
         if expire_at_ms <= now_ms():
             self._remove(key)
@@ -182,21 +186,21 @@ class Database:
         self.expires[key] = expire_at_ms
         heapq.heappush(self.deadlines, (expire_at_ms, key))
         if self.notify is not None:
-            self.notify(Change(EXPIRE, self.index, key, None, expire_at_ms))
+            self.notify(_new_change(Change, (EXPIRE, self.index, key, None, expire_at_ms)))
 
     def flush(self) -> None:
         self.data = {}
         self.expires = {}
         self.deadlines = []
         if self.notify is not None:
-            self.notify(Change(FLUSHDB, self.index, None, None, None))
+            self.notify(_new_change(Change, (FLUSHDB, self.index, None, None, None)))
 
     def _remove(self, key: bytes) -> None:
         del self.data[key]
         if self.expires:
             self.expires.pop(key, None)
         if self.notify is not None:
-            self.notify(Change(DELETE, self.index, key, None, None))
+            self.notify(_new_change(Change, (DELETE, self.index, key, None, None)))
 
     def _expire_now(self, key: bytes) -> None:
         self._remove(key)
@@ -309,7 +313,7 @@ class Keyspace:
         first.expires, second.expires = second.expires, first.expires
         first.deadlines, second.deadlines = second.deadlines, first.deadlines
         if first.notify is not None:
-            first.notify(Change(SWAPDB, a, None, b, None))
+            first.notify(_new_change(Change, (SWAPDB, a, None, b, None)))
 
     def expire_cycle(self, budget_per_db: int = 200) -> int:
         """One round of active expiry over every database; the server runs it on a timer."""

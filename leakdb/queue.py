@@ -55,22 +55,27 @@ class CoalescingLog:
     a segment: changes after them coalesce among themselves and are applied after them.
     """
 
-    __slots__ = ("_current", "_segments")
+    __slots__ = ("_current", "_frozen", "_segments")
 
     def __init__(self, changes: Iterable[Change] = ()) -> None:
         self._current: dict[tuple[int, bytes], Change] = {}
+        self._frozen = 0  # entries in the segments before the current one
         self._segments: list[dict[tuple[int, bytes], Change] | Change] = [self._current]
         for change in changes:
             self.add(change)
 
     def add(self, change: Change) -> None:
         key = change.key
+        if key is not None and change.op is not EXPIRE:  # SET and DELETE: the hot case
+            self._current[(change.db, key)] = change
+            return
         if key is None:
             if change.op == FLUSHDB:
                 index = change.db
                 current = self._current
                 for pending in [k for k in current if k[0] == index]:
                     del current[pending]
+            self._frozen += len(self._current) + 1
             self._current = {}
             self._segments.append(change)
             self._segments.append(self._current)
@@ -84,10 +89,7 @@ class CoalescingLog:
         current[slot] = change
 
     def __len__(self) -> int:
-        segments = self._segments
-        if len(segments) == 1:
-            return len(self._current)
-        return sum(len(s) if type(s) is dict else 1 for s in segments)
+        return self._frozen + len(self._current)
 
     def items(self) -> list[Change]:
         changes: list[Change] = []
@@ -146,11 +148,15 @@ class WriteQueue:
         return len(self._pending)
 
     def put(self, item: Any) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             pending = self._pending
             pending.add(item)
-            size = len(pending)
-        if self.maxsize and size >= self.maxsize:
+            full = self.maxsize and len(pending) >= self.maxsize
+        finally:
+            lock.release()
+        if full:
             self._auto_flush()
 
     # -- flushing ------------------------------------------------------------------------------------

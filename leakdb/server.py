@@ -84,7 +84,7 @@ class Client:
         self._read_watcher = loop.io(self.fd, 1)
         self._write_watcher = loop.io(self.fd, 2)
         self._reading = False
-        self._sync = server.storage.sync if server.storage.write_through else None
+        self.write_through = server.storage.write_through
 
     @property
     def authenticated(self) -> bool:
@@ -207,20 +207,21 @@ class Client:
     def _send_replies(self, replies: list[bytes], count: int) -> None:
         if count:
             self.server.stats.commands_processed += count
-            if self._sync is not None:
-                self._sync_storage(replies)
+            if self.write_through and replies:
+                # Write-through: replies wait until the writes of every client served in this loop
+                # iteration are committed together (group commit), then leave.
+                self.server.release_after_commit(self, replies)
+                return
         if replies:
             self.send(b"".join(replies) if len(replies) > 1 else replies[0])
         if self.close_after_reply and not self.output:
             self.close()
 
-    def _sync_storage(self, replies: list[bytes]) -> None:
-        # Write-through: the batch's writes reach the file before any of its replies leave.
-        try:
-            self._sync()
-        except Exception as exc:
-            log.exception("write-through commit failed")
-            replies[:] = [b"-ERR persistence failed: %s\r\n" % str(exc).encode()] * len(replies)
+    def release(self, replies: list[bytes]) -> None:
+        """Send replies that were held for a commit."""
+        self.send(b"".join(replies))
+        if self.close_after_reply and not self.output:
+            self.close()
 
     def send(self, data: bytes) -> None:
         if self.closed:
@@ -336,6 +337,7 @@ class Server:
         self.storage = storage
         self.keyspace: Keyspace = storage.keyspace
         self.clients: dict[int, Client] = {}
+        self._held: list[tuple[Client, list[bytes]]] = []
         self.stats = Stats()
         self.start_time = time.time()
         self.lastsave = int(time.time())
@@ -346,6 +348,27 @@ class Server:
         self._stopped = gevent.event.Event()
         self.port = self.config["port"]
         self.shutting_down = False
+
+    def release_after_commit(self, client: Client, replies: list[bytes]) -> None:
+        """Hold `client`'s replies until one commit covers every write made in this loop iteration."""
+        if not self._held:
+            # Callbacks run after the I/O callbacks of the current loop iteration, before polling.
+            self.loop.run_callback(self._commit_and_release)
+        self._held.append((client, replies))
+
+    def _commit_and_release(self) -> None:
+        held, self._held = self._held, []
+        try:
+            self.storage.sync()
+        except Exception as exc:
+            log.error("write-through commit failed: %s", exc)
+            refusal = b"-MISCONF LeakDB could not write to its data file (%s); the change is kept in "
+            refusal = refusal % str(exc).replace("\r", " ").replace("\n", " ").encode()
+            refusal += b"memory and will be retried\r\n"
+            held = [(client, [refusal] * len(replies)) for client, replies in held]
+        for client, replies in held:
+            if not client.closed:
+                client.release(replies)
 
     def next_client_id(self) -> int:
         self._next_id += 1
