@@ -123,7 +123,8 @@ def _to_regex(tokens: list[frozenset[int] | None]) -> bytes:
             segments[-1] += _byte_class(token)
     if len(segments) == 1:
         return segments[0]
-    # "(?=(X))\\n" is an atomic group written so that Python 3.10's re accepts it.
+    # A lookahead capture followed by a backreference to it is an atomic group that Python 3.10's re
+    # accepts ("(?>X)" needs 3.11).
     middle = b"".join(
         b"(?=(.*?%s))\\%d" % (segment, number)
         for number, segment in enumerate((s for s in segments[1:-1] if s), start=1)
