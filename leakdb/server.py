@@ -24,7 +24,9 @@ from gevent.server import StreamServer
 
 from . import REDIS_VERSION, __version__
 from .commands import DISPATCH, lookup
+from .commands.pubsub import session_table, unsubscribe_all
 from .commands.registry import Suspend, noauth_table
+from .commands.transactions import refused_in_multi, unwatch
 from .config import Config
 from .errors import MAX_CLIENTS, CommandError, unknown_command, wrong_arity
 from .keyspace import Keyspace
@@ -73,6 +75,11 @@ class Client:
         self.lib_ver = ""
         self.dispatch = DISPATCH
         self.authenticated = not server.config["requirepass"]
+        # Transactions and pub/sub (commands/transactions.py, commands/pubsub.py); None when unused.
+        self.multi = None
+        self.in_exec = False
+        self.watch = None
+        self.subscriptions = None
         self.created = time.time()
         self.last_active = time.monotonic()
         self.last_command = "NULL"
@@ -88,13 +95,17 @@ class Client:
 
     @property
     def authenticated(self) -> bool:
-        return self.dispatch is DISPATCH
+        return self.dispatch is not noauth_table()
 
     @authenticated.setter
     def authenticated(self, value: bool) -> None:
         # An unauthenticated client dispatches through a table whose entries answer NOAUTH, so the
-        # per-command path has no authentication test.
-        self.dispatch = DISPATCH if value else noauth_table()
+        # per-command path has no authentication test.  An authenticated client keeps its table
+        # (MULTI's or subscribed mode's).
+        if not value:
+            self.dispatch = noauth_table()
+        elif self.dispatch is noauth_table():
+            self.dispatch = DISPATCH
 
     # -- session state used by commands ---------------------------------------------------------
 
@@ -104,6 +115,16 @@ class Client:
 
     def set_protocol(self, version: int) -> None:
         self.resp = RESP3 if version == 3 else RESP2
+        if self.subscriptions is not None and self.multi is None and not self.in_exec:
+            self.dispatch = session_table(self)  # subscribed mode restricts RESP2 clients only
+
+    def clear_session(self) -> None:
+        """Drop the transaction, the watched keys and the subscriptions (RESET, and closing)."""
+        self.multi = None
+        unwatch(self)
+        unsubscribe_all(self)
+        if self.authenticated:
+            self.dispatch = DISPATCH
 
     # -- I/O -------------------------------------------------------------------------------------
 
@@ -179,11 +200,14 @@ class Client:
             if entry is None:
                 entry = lookup(args[0], self.dispatch)
                 if entry is None:
-                    append(unknown_command(args[0], args[1:]))
+                    reply = unknown_command(args[0], args[1:])
+                    # Inside MULTI a refusal makes EXEC abort.
+                    append(reply if self.multi is None else refused_in_multi(self, None, reply))
                     continue
             handler, min_args, max_args, declared = entry
             if not min_args <= len(args) <= max_args:
-                append(wrong_arity(declared.name))
+                reply = wrong_arity(declared.name)
+                append(reply if self.multi is None else refused_in_multi(self, declared, reply))
                 continue
             try:
                 append(handler(self, args))
@@ -298,6 +322,7 @@ class Client:
         if self.closed:
             return
         self.closed = True
+        self.clear_session()
         self._read_watcher.stop()
         self._write_watcher.stop()
         self._read_watcher.close()
@@ -337,6 +362,8 @@ class Server:
         self.storage = storage
         self.keyspace: Keyspace = storage.keyspace
         self.clients: dict[int, Client] = {}
+        self.watches = None  # the WATCH registry, made by the first WATCH
+        self.pubsub = None  # channels and patterns, made by the first subscription
         self._held: list[tuple[Client, list[bytes]]] = []
         self.stats = Stats()
         self.start_time = time.time()

@@ -155,6 +155,7 @@ def _hello(client: Any, args: list[bytes]) -> bytes:
 
 @command("reset", 1, CONNECTION_FLAGS, group="connection", since="6.2.0", summary="Reset the connection")
 def reset(client, args):
+    client.clear_session()
     client.select(0)
     client.set_protocol(2)
     client.name = b""
@@ -265,19 +266,30 @@ def describe(client: Any, current: Any, command_name: str) -> str:
     now = time.time()
     output = len(client.output)
     # NO-EVICT / NO-TOUCH live as plain attributes: Client only gains them once a command sets them.
-    flags = ("e" if getattr(client, "no_evict", False) else "") + (
-        "T" if getattr(client, "no_touch", False) else ""
-    )
+    flags = _session_flags(client) + ("e" if getattr(client, "no_evict", False) else "")
+    flags += "T" if getattr(client, "no_touch", False) else ""
+    subscriptions = client.subscriptions
+    channels = len(subscriptions.channels) if subscriptions is not None else 0
+    patterns = len(subscriptions.patterns) if subscriptions is not None else 0
+    multi = len(client.multi.queued) if client.multi is not None else -1
     last = command_name if client is current else client.last_command
     return (
         f"id={client.id} addr={client.addr} laddr={client.laddr} fd={client.fd} "
         f"name={client.name.decode('utf-8', 'replace')} age={int(now - client.created)} "
         f"idle={int(time.monotonic() - client.last_active)} flags={flags or 'N'} db={client.db_index} "
-        f"sub=0 psub=0 ssub=0 multi=-1 qbuf={client.parser.pending()} qbuf-free=0 argv-mem=0 "
+        f"sub={channels} psub={patterns} ssub=0 multi={multi} qbuf={client.parser.pending()} "
+        "qbuf-free=0 argv-mem=0 "
         f"multi-mem=0 rbs=0 rbp=0 obl={output} oll=0 omem={output} tot-mem=0 "
         f"events={'rw' if output else 'r'} cmd={last.lower()} user=default redir=-1 "
         f"resp={client.resp.version} lib-name={client.lib_name} lib-ver={client.lib_ver}\n"
     )
+
+
+def _session_flags(client: Any) -> str:
+    # Redis's letters, in its order: P while subscribed, x in MULTI, d when a watched key changed.
+    flags = "P" if client.subscriptions is not None else ""
+    flags += "x" if client.multi is not None else ""
+    return flags + ("d" if client.watch is not None and client.watch.dirty else "")
 
 
 CLIENT_TYPES = ("normal", "master", "slave", "replica", "pubsub")
