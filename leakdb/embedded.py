@@ -2,7 +2,7 @@
 
 ``storage.execute_command("HSET", "h", "f", "v")`` gives a Python program every command the server
 serves, with the same semantics and the same data a Redis client sees, without a socket.  Replies are
-decoded as a RESP3 client would decode them (maps become dicts, sets become sets).
+decoded by hiredis from RESP3: maps become dicts, doubles floats, sets and arrays lists.
 """
 
 from __future__ import annotations
