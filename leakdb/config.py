@@ -68,6 +68,37 @@ def _parse_nonnegative_int(raw: str) -> int:
     return value
 
 
+# client-output-buffer-limit: class -> (hard bytes, soft bytes, soft seconds), Redis's defaults.
+OUTPUT_LIMIT_DEFAULTS = {
+    "normal": (0, 0, 0),
+    "slave": (256 * 1024**2, 64 * 1024**2, 60),
+    "pubsub": (32 * 1024**2, 8 * 1024**2, 60),
+}
+
+
+def parse_output_limits(raw: str) -> dict[str, tuple[int, int, int]]:
+    """``normal 0 0 0 pubsub 32mb 8mb 60``: classes not named keep Redis's defaults."""
+    words = raw.split()
+    if len(words) % 4:
+        raise ValueError(raw)
+    limits = dict(OUTPUT_LIMIT_DEFAULTS)
+    for i in range(0, len(words), 4):
+        name = words[i].lower()
+        name = "slave" if name == "replica" else name
+        if name not in limits:
+            raise ValueError(raw)
+        seconds = int(words[i + 3])
+        hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
+        if min(hard, soft, seconds) < 0:
+            raise ValueError(raw)
+        limits[name] = (hard, soft, seconds)
+    return limits
+
+
+def format_output_limits(limits: dict[str, tuple[int, int, int]]) -> str:
+    return " ".join(f"{name} {hard} {soft} {seconds}" for name, (hard, soft, seconds) in limits.items())
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -146,6 +177,20 @@ SETTINGS: dict[str, Setting] = {
             1024 * 1024 * 1024,
             parse_memory,
             "largest unparsed request a client may send",
+        ),
+        Setting(
+            "client-output-buffer-limit",
+            parse_output_limits(""),
+            parse_output_limits,
+            "per client class: hard limit, soft limit, soft seconds (0: none)",
+            format=format_output_limits,
+        ),
+        Setting(
+            "stop-writes-on-bgsave-error",
+            True,
+            _parse_bool,
+            "refuse write commands (MISCONF) while the data file cannot be written",
+            format=_format_bool,
         ),
         Setting("hz", 10, int, "active expiry cycles per second"),
         Setting(

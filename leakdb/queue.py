@@ -143,6 +143,13 @@ class WriteQueue:
         self.flush_errors = 0
         self.last_flush_ms = 0
         self.last_error = ""
+        # Called (from the flushing thread) when a flush fails after a success, or the reverse.
+        self.on_state_change: Callable[[], None] | None = None
+
+    @property
+    def failing(self) -> bool:
+        """True while the last flush failed: its writes are kept for a retry."""
+        return self._failures > 0
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -230,6 +237,8 @@ class WriteQueue:
                 self._pending = self._pending.merged_after(list(failed))
             self._failures += 1
             self.flush_errors += 1
+            if self._failures == 1 and self.on_state_change is not None:
+                self.on_state_change()
             delay = min(self.max_backoff, self.retry_delay * 2 ** (self._failures - 1))
             self._retry_at = time.monotonic() + delay
             logger.warning(
@@ -240,6 +249,9 @@ class WriteQueue:
                 delay,
             )
             return False
+        if self._failures and self.on_state_change is not None:
+            self._failures = 0
+            self.on_state_change()
         self._failures = 0
         self._retry_at = 0.0
         self.flushes += 1

@@ -8,6 +8,7 @@ constants and :func:`bulk` / :func:`integer` directly; everything else may call 
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from typing import Any
 
@@ -25,7 +26,10 @@ EMPTY_ARRAY = b"*0\r\n"
 
 PROTO_INLINE_MAX_SIZE = 64 * 1024
 DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024
-DEFAULT_MAX_MULTIBULK_LEN = 1024 * 1024 * 1024
+DEFAULT_MAX_MULTIBULK_LEN = 2**31 - 1  # Redis 7.0 refuses a multibulk count above INT_MAX
+DEFAULT_QUERY_BUFFER_LIMIT = 1024 * 1024 * 1024
+# The end of a read that may be the start of a header line whose number is still to come.
+_PARTIAL_HEADER = re.compile(rb"[*$][0-9]{0,20}\r?\Z")
 
 
 class ProtocolError(Exception):
@@ -33,6 +37,14 @@ class ProtocolError(Exception):
 
     def reply(self) -> bytes:
         return b"-ERR Protocol error: %s\r\n" % str(self).encode()
+
+
+class QueryBufferLimit(ProtocolError):
+    """A client whose unparsed request outgrew client-query-buffer-limit: closed with no reply, as
+    Redis closes it."""
+
+    def reply(self) -> bytes:
+        return b""
 
 
 class SimpleString(str):
@@ -188,6 +200,7 @@ _HIREDIS_ERRORS = {
     "Bad multi-bulk length": "invalid multibulk length",
     "Bad bulk string length": "invalid bulk length",
     "Bulk string length out of range": "invalid bulk length",
+    "Multi-bulk length out of range": "invalid multibulk length",
 }
 
 
@@ -274,6 +287,7 @@ class RequestParser:
         self,
         max_bulk_len: int = DEFAULT_MAX_BULK_LEN,
         max_multibulk_len: int = DEFAULT_MAX_MULTIBULK_LEN,
+        query_buffer_limit: int = DEFAULT_QUERY_BUFFER_LIMIT,
     ) -> None:
         self.reader = hiredis.Reader()
         self.inline = bytearray()
@@ -282,11 +296,27 @@ class RequestParser:
         self.line_start = True
         self.max_bulk_len = max_bulk_len
         self.max_multibulk_len = max_multibulk_len
+        self.query_buffer_limit = query_buffer_limit
+        # hiredis keeps a declared length without checking it against ours, so each read is scanned
+        # (in C, by this pattern) for headers with enough digits to pass a limit; only those are
+        # looked at closely.  A header split between reads is held back until its line is complete.
+        digits = len(str(min(max_bulk_len, max_multibulk_len)))
+        self._long_header = re.compile(rb"[*$]([0-9]{%d,})\r\n" % digits)
+        self.held = b""
 
     def feed(self, data: bytes) -> None:
+        """Take the bytes of one read; raises QueryBufferLimit when too much is left unparsed."""
+        self._feed(data)
+        if self.query_buffer_limit and self.pending() > self.query_buffer_limit:
+            raise QueryBufferLimit("query buffer limit reached")
+
+    def _feed(self, data: bytes) -> None:
         if self.inline:
             self.inline += data
             return
+        if self.held:
+            data = self.held + data
+            self.held = b""
         if self.line_start and data[:1] not in b"*$" and not self.reader.has_data():
             # hiredis stands at a request boundary (or between two elements of a request, where
             # only '$' may come): these bytes are an inline request or blank lines.  hiredis
@@ -294,11 +324,41 @@ class RequestParser:
             # means a boundary when the last byte fed ended a line.
             self.inline += data
             return
+        partial = _PARTIAL_HEADER.search(data, max(0, len(data) - 23))
+        if partial is not None:
+            self.held = data[partial.start() :]
+            data = data[: partial.start()]
+            if not data:
+                return
+        if self._long_header.search(data) is not None:
+            data = self._check_headers(data)
         self.line_start = data[-1:] == b"\n"
         if b"\n\r\n" in data or b"\n\n" in data:
             self._feed_with_blank_lines(data)
         else:
             self.reader.feed(data)
+
+    def _check_headers(self, data: bytes) -> bytes:
+        """Refuse a header declaring more than a limit allows, as Redis does when it reads one; return
+        what is still to be fed.  A match may lie inside a bulk string's payload, so it counts only
+        where hiredis, fed up to it, has consumed everything: an element or request boundary."""
+        fed = 0
+        for match in self._long_header.finditer(data):
+            star = data[match.start()] == 0x2A
+            if int(match.group(1)) <= (self.max_multibulk_len if star else self.max_bulk_len):
+                continue
+            at = match.start()
+            if at < fed or not (data[at - 1] == 0x0A if at else self.line_start):
+                continue
+            self.reader.feed(data[fed:at])
+            fed = at
+            self._parse_ready()
+            if self.error is not None:
+                return b""
+            if not self.reader.has_data():
+                self.error = ProtocolError("invalid multibulk length" if star else "invalid bulk length")
+                return b""
+        return data[fed:]
 
     def _feed_with_blank_lines(self, data: bytes) -> None:
         """Blank lines between multibulk requests are legal (redis-cli --pipe sends one) but hiredis
@@ -360,7 +420,7 @@ class RequestParser:
 
     def pending(self) -> int:
         """Bytes received but not yet parsed into a command (the query buffer)."""
-        return len(self.inline) + (self.reader.len() if self.reader.has_data() else 0)
+        return len(self.inline) + len(self.held) + (self.reader.len() if self.reader.has_data() else 0)
 
     def _get_inline(self) -> list[bytes] | bool | None:
         buffer = self.inline
@@ -391,6 +451,8 @@ def _blank_line_after(data: bytes, start: int) -> int:
 
 def bad_element(value: Any) -> ProtocolError:
     """The error for a multibulk element that is not a bulk string."""
+    if value is None:  # "$-1" where Redis wants a length of 0 or more
+        return ProtocolError("invalid bulk length")
     return ProtocolError("expected '$', got '%s'" % _type_char(value))
 
 

@@ -23,7 +23,7 @@ import hiredis
 from gevent.server import StreamServer
 
 from . import REDIS_VERSION, __version__
-from .commands import DISPATCH, lookup
+from .commands import DISPATCH, diskerror, lookup
 from .commands.pubsub import session_table, unsubscribe_all
 from .commands.registry import Suspend, noauth_table
 from .commands.transactions import refused_in_multi, unwatch
@@ -65,7 +65,8 @@ class Client:
         except OSError:
             self.laddr = ""
         self.parser = RequestParser(
-            server.config["proto-max-bulk-len"], server.config["client-query-buffer-limit"]
+            server.config["proto-max-bulk-len"],
+            query_buffer_limit=server.config["client-query-buffer-limit"],
         )
         self.db_index = 0
         self.db = server.keyspace[0]
@@ -87,6 +88,7 @@ class Client:
         self.close_after_reply = False
         self.suspended = False
         self.output = bytearray()
+        self.over_soft_limit_since: float | None = None
         loop = server.loop
         self._read_watcher = loop.io(self.fd, 1)
         self._write_watcher = loop.io(self.fd, 2)
@@ -255,6 +257,7 @@ class Client:
             self.output += data
             if len(self.output) > OUTPUT_HIGH_WATER:
                 self._pause_reading()
+            self._check_output_limit()
             return
         try:
             sent = self.sock.send(data)
@@ -268,6 +271,26 @@ class Client:
             self._write_watcher.start(self._on_writable)
             if len(self.output) > OUTPUT_HIGH_WATER:
                 self._pause_reading()
+            self._check_output_limit()
+
+    def output_limits(self) -> tuple[int, int, int]:
+        """(hard, soft, soft seconds) of client-output-buffer-limit for this client's class."""
+        limits = self.server.config["client-output-buffer-limit"]
+        return limits["pubsub" if self.subscriptions else "normal"]
+
+    def _check_output_limit(self) -> None:
+        # Only reached while replies are waiting for a slow reader: never on the fast path.
+        hard = self.output_limits()[0]
+        if hard and len(self.output) > hard:
+            self.drop_for_output_limit()
+
+    def drop_for_output_limit(self) -> None:
+        """Close a client that does not read its replies, after the current callback (a PUBLISH
+        may be iterating over its subscribers)."""
+        log.warning("client %s closed for overcoming of output buffer limits", self.addr)
+        self.output.clear()
+        self._pause_reading()
+        self.server.loop.run_callback(self.close)
 
     def _on_writable(self) -> None:
         try:
@@ -375,6 +398,7 @@ class Server:
         self._stopped = gevent.event.Event()
         self.port = self.config["port"]
         self.shutting_down = False
+        self.refusing_writes = False  # while the storage cannot write (commands/diskerror.py)
 
     def release_after_commit(self, client: Client, replies: list[bytes]) -> None:
         """Hold `client`'s replies until one commit covers every write made in this loop iteration."""
@@ -389,6 +413,7 @@ class Server:
             self.storage.sync()
         except Exception as exc:
             log.error("write-through commit failed: %s", exc)
+            diskerror.update(self)
             refusal = b"-MISCONF LeakDB could not write to its data file (%s); the change is kept in "
             refusal = refusal % str(exc).replace("\r", " ").replace("\n", " ").encode()
             refusal += b"memory and will be retried\r\n"
@@ -420,6 +445,13 @@ class Server:
         housekeeping = self.loop.timer(1.0, 1.0)
         housekeeping.start(self._housekeeping)
         self._timers = [expiry, housekeeping]
+        queue = getattr(self.storage, "queue", None)
+        if queue is not None and hasattr(queue, "on_state_change"):
+            # The queue's timer thread reports a failed or recovered flush; react on the hub.
+            storage_state = self.loop.async_()
+            storage_state.start(diskerror.update, self)
+            queue.on_state_change = storage_state.send
+            self._timers.append(storage_state)
 
     def serve_forever(self) -> None:
         """Serve until SHUTDOWN, SIGTERM or SIGINT; starts the server first if needed."""
@@ -494,6 +526,32 @@ class Server:
             for client in list(self.clients.values()):
                 if client.last_active < deadline and not client.suspended:
                     client.close()
+        self._close_slow_readers()
+        if self.refusing_writes and self.storage.write_through:
+            self._retry_commit()
+        diskerror.update(self)
+
+    def _close_slow_readers(self) -> None:
+        """Close clients whose unsent replies stayed over the soft output limit too long."""
+        now = time.monotonic()
+        for client in list(self.clients.values()):
+            if not client.output:
+                client.over_soft_limit_since = None
+                continue
+            _, soft, seconds = client.output_limits()
+            if not soft or len(client.output) <= soft:
+                client.over_soft_limit_since = None
+            elif client.over_soft_limit_since is None:
+                client.over_soft_limit_since = now
+            elif now - client.over_soft_limit_since >= seconds:
+                client.drop_for_output_limit()
+
+    def _retry_commit(self) -> None:
+        """Write-through: retry the writes a failed commit kept, so the refusal can end."""
+        try:
+            self.storage.sync()
+        except Exception as exc:
+            log.warning("write-through commit still failing: %s", exc)
 
 
 def serve(storage: Any = None, port: int = 6379, bind: str = "127.0.0.1", **settings: Any) -> Server:

@@ -18,6 +18,7 @@ from typing import Any
 from .. import REDIS_VERSION, __version__
 from ..keyspace import now_ms
 from ..resp import Verbatim
+from .diskerror import storage_failing
 from .registry import command
 
 Fields = list[tuple[str, Any]]
@@ -169,13 +170,14 @@ def memory_section(server: Any) -> Fields:
 def persistence_section(server: Any) -> Fields:
     state = state_of(server)
     storage = server.storage.info()
+    failing = storage_failing(server.storage)
     return [
         ("loading", 0),
         ("async_loading", 0),
         ("rdb_changes_since_last_save", storage.get("queue_length", 0)),
         ("rdb_bgsave_in_progress", int(state.in_progress)),
         ("rdb_last_save_time", server.lastsave),
-        ("rdb_last_bgsave_status", "ok" if state.last_ok else "err"),
+        ("rdb_last_bgsave_status", "ok" if state.last_ok and not failing else "err"),
         ("rdb_last_bgsave_time_sec", state.last_seconds),
         ("rdb_current_bgsave_time_sec", state.current_seconds()),
         ("rdb_saves", state.saves),

@@ -20,6 +20,7 @@ from ..config import SETTINGS, value_kind
 from ..errors import CommandError, SyntaxErrorReply
 from ..keyspace import parse_int
 from ..resp import OK, Verbatim, bulk
+from . import diskerror
 from . import info as _info  # noqa: F401  (registers INFO)
 from . import introspection as _introspection  # noqa: F401  (registers COMMAND)
 from .connection import help_reply
@@ -142,6 +143,7 @@ def config_set(client, args):
     # Every pair is checked before any is applied, so a refused CONFIG SET changes nothing.
     for name, raw in _checked_pairs(config, args):
         config.set(name, raw)
+    diskerror.update(client.server)  # stop-writes-on-bgsave-error applies at once
     return OK
 
 
