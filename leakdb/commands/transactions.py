@@ -243,7 +243,7 @@ def _queuer(handler: Handler, declared: Command) -> Handler:
             refusal = _subcommand_refusal(declared, args)
             if refusal is not None:
                 return queue_error(client, refusal)
-            client.multi.queued.append((handler, args, declared))
+            _queue(client, (handler, args, declared))
             return QUEUED
 
         return queue_container
@@ -253,10 +253,17 @@ def _queuer(handler: Handler, declared: Command) -> Handler:
         return lambda client, args: queue_error(client, NOT_IN_MULTI)
 
     def queue(client: Any, args: list[bytes]) -> bytes:
-        client.multi.queued.append((handler, args, declared))
+        _queue(client, (handler, args, declared))
         return QUEUED
 
     return queue
+
+
+def _queue(client: Any, request: tuple[Handler, list[bytes], Command]) -> None:
+    transaction = client.multi
+    # As Redis does, a transaction that cannot run any more keeps nothing (CLIENT LIST: multi=0).
+    if not transaction.failed and (client.watch is None or not client.watch.dirty):
+        transaction.queued.append(request)
 
 
 def _subcommand_refusal(declared: Command, args: list[bytes]) -> bytes | None:
