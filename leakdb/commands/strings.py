@@ -366,9 +366,10 @@ def incrbyfloat(client, args):
     base = Fraction(0) if current is None else parse_long_double(current)
     increment = parse_long_double(args[2])
     if base is None or increment is None:
-        if _is_infinity(args[2]) and base is not None:
-            return errors.NAN_OR_INFINITY
-        return errors.NOT_FLOAT
+        # Infinity is a valid long double to Redis, whose sum it then refuses.
+        base_valid = base is not None or _is_infinity(current)
+        increment_valid = increment is not None or _is_infinity(args[2])
+        return errors.NAN_OR_INFINITY if base_valid and increment_valid else errors.NOT_FLOAT
     total = round_long_double(base + increment)
     if total is None:
         return errors.NAN_OR_INFINITY
@@ -377,8 +378,11 @@ def incrbyfloat(client, args):
     return bulk(text)
 
 
-def _is_infinity(raw: bytes) -> bool:
-    return raw.strip().lower().lstrip(b"+-") in (b"inf", b"infinity")
+def _is_infinity(raw: bytes | None) -> bool:
+    return raw is not None and _INFINITY.fullmatch(raw) is not None
+
+
+_INFINITY = re.compile(rb"[+-]?inf(inity)?", re.IGNORECASE)
 
 
 # -- ranges and lengths --------------------------------------------------------------------------
