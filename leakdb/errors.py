@@ -217,3 +217,14 @@ WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combination wi
 WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
 NEEDS_INPUT_KEY = "ERR at least 1 input key is needed for '{}' command"
 COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
+
+# List commands and blocking pops (leakdb/commands/lists.py, leakdb/blocking.py); they also use
+# MUST_BE_POSITIVE, NUMKEYS_NOT_POSITIVE and COUNT_NOT_POSITIVE above.
+LPOS_RANK_ZERO = (
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+    "or use negative to start from the end of the list"
+)
+LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
+LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"

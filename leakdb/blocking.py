@@ -1,0 +1,248 @@
+"""Clients blocked on keys (BLPOP, BLMOVE, BLMPOP ...): a per-server registry of waiters served on the hub.
+
+A blocking command that finds nothing to pop calls :func:`block`, which queues a :class:`Waiter` under
+every (db index, key) it waits for, in arrival order, and raises ``Suspend``: the server pauses the client
+and runs the wait in a greenlet.  While at least one client waits, a keyspace listener watches for
+writes to waited-on keys and schedules serving them on the hub after the current command.  Serving pops
+for the first live waiter (on the hub, so no other command interleaves) and hands it the finished reply;
+an element is only ever popped for a waiter that is still connected and has not timed out.  With no
+waiter the listener is removed, so the hot path pays nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import gevent.event
+
+from . import errors
+from .commands.registry import Suspend
+from .commands.strings import parse_long_double, round_long_double
+from .errors import CommandError, error_reply
+from .keyspace import INT64_MAX, INT64_MIN, SET, SWAPDB, Change, Database
+from .resp import ProtocolError
+
+# serve(client, db, key, value) -> reply bytes; called on the hub with the key's live, non-empty value.
+Serve = Callable[[Any, Database, bytes, Any], bytes]
+
+# How often clients closed from elsewhere (CLIENT KILL) are swept out while anyone waits.
+SWEEP_SECONDS = 1.0
+READ_SIZE = 64 * 1024
+
+
+# -- timeouts --------------------------------------------------------------------------------------
+
+_HEX_FLOAT = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?")
+_INFINITY = re.compile(rb"[+-]?inf(?:inity)?", re.IGNORECASE)
+
+
+def _seconds(raw: bytes) -> Fraction | float | None:
+    """`raw` as strtold reads it (decimal, hexadecimal or infinity); None if it is not a number."""
+    if _INFINITY.fullmatch(raw):
+        return -math.inf if raw[:1] == b"-" else math.inf
+    if _HEX_FLOAT.fullmatch(raw):
+        return Fraction(float.fromhex(raw.decode()))
+    return parse_long_double(raw)
+
+
+def timeout_ms(raw: bytes) -> int:
+    """A blocking command's timeout in whole milliseconds (0: forever), validated as Redis does it.
+
+    Redis multiplies in long double and casts to a 64-bit integer; values beyond that range (and
+    infinity) come out negative on x86, hence "timeout is negative" for them.
+    """
+    seconds = _seconds(raw)
+    if seconds is None:
+        raise CommandError(errors.TIMEOUT_NOT_FLOAT)
+    scaled = round_long_double(seconds * 1000) if isinstance(seconds, Fraction) else None
+    milliseconds = int(scaled) if scaled is not None else INT64_MIN
+    if not INT64_MIN <= milliseconds <= INT64_MAX:
+        milliseconds = INT64_MIN
+    if milliseconds < 0:
+        raise CommandError(errors.TIMEOUT_NEGATIVE)
+    return milliseconds
+
+
+class Waiter:
+    """One blocked client: the keys it waits on, how to serve it, and the reply once served."""
+
+    __slots__ = ("client", "db_index", "done", "event", "keys", "reply", "serve", "watcher")
+
+    def __init__(self, client: Any, keys: list[bytes], serve: Serve) -> None:
+        self.client = client
+        self.db_index: int = client.db_index
+        self.keys = list(dict.fromkeys(keys))  # BLPOP k k waits once on k
+        self.serve = serve
+        self.reply: bytes | None = None
+        self.done = False
+        self.event = gevent.event.Event()
+        self.watcher: Any = None
+
+
+class Blocking:
+    """The waiters of one server, in FIFO order per (db index, key)."""
+
+    def __init__(self, server: Any) -> None:
+        self.keyspace = server.keyspace
+        self.loop = server.loop
+        self.queues: dict[tuple[int, bytes], deque[Waiter]] = {}
+        self.waiting = 0
+        self.ready: dict[tuple[int, bytes], None] = {}  # an ordered set: keys to serve, oldest first
+        self.scheduled = False
+        self._sweeper: Any = None
+
+    # -- registering ---------------------------------------------------------------------------------
+
+    def add(self, waiter: Waiter) -> None:
+        for key in waiter.keys:
+            self.queues.setdefault((waiter.db_index, key), deque()).append(waiter)
+        self.waiting += 1
+        if self.waiting == 1:
+            self.keyspace.add_listener(self._on_change)
+            self._sweeper = self.loop.timer(SWEEP_SECONDS, SWEEP_SECONDS)
+            self._sweeper.start(self._sweep)
+
+    def forget(self, waiter: Waiter) -> None:
+        """Take a waiter out of every queue (served, timed out or disconnected); idempotent."""
+        if waiter.done:
+            return
+        waiter.done = True
+        self._stop_watching(waiter)
+        for key in waiter.keys:
+            queue = self.queues.get((waiter.db_index, key))
+            if queue is not None:
+                queue.remove(waiter)
+                if not queue:
+                    del self.queues[(waiter.db_index, key)]
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.keyspace.remove_listener(self._on_change)
+            self._sweeper.stop()
+            self._sweeper = None
+        waiter.event.set()
+
+    # -- waking --------------------------------------------------------------------------------------
+
+    def _on_change(self, change: Change) -> None:
+        if change.op == SET:
+            if (change.db, change.key) in self.queues:
+                self._mark_ready((change.db, change.key))
+        elif change.op == SWAPDB:
+            # Both databases have new contents: any waited-on key in them may now hold a list.
+            for db_key in list(self.queues):
+                if db_key[0] in (change.db, change.value):
+                    self._mark_ready(db_key)
+
+    def _mark_ready(self, db_key: tuple[int, bytes]) -> None:
+        self.ready[db_key] = None
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.run_callback(self._serve_ready)
+
+    def _serve_ready(self) -> None:
+        # Serving a BLMOVE pushes to its destination, which may make more keys ready: keep going.
+        while self.ready:
+            db_key = next(iter(self.ready))
+            del self.ready[db_key]
+            self._serve_key(*db_key)
+        self.scheduled = False
+
+    def _serve_key(self, db_index: int, key: bytes) -> None:
+        queue = self.queues.get((db_index, key))
+        if queue is None:
+            return
+        db = self.keyspace[db_index]
+        while queue:
+            value = db.lookup(key)
+            if not value:
+                return
+            waiter = queue[0]
+            if waiter.client.closed:
+                self.forget(waiter)
+                continue
+            try:
+                reply = waiter.serve(waiter.client, db, key, value)
+            except CommandError as exc:
+                reply = error_reply(str(exc))
+            waiter.reply = reply
+            self.forget(waiter)
+
+    # -- disconnects ---------------------------------------------------------------------------------
+
+    def watch(self, waiter: Waiter) -> None:
+        """Read the blocked client's socket: a closed connection ends the wait; requests that arrive
+        meanwhile are buffered in its parser and run after the reply, as Redis does."""
+        watcher = self.loop.io(waiter.client.fd, 1)
+        waiter.watcher = watcher
+        watcher.start(self._on_readable, waiter)
+
+    def _on_readable(self, waiter: Waiter) -> None:
+        client = waiter.client
+        if client.closed:
+            self.forget(waiter)
+            return
+        try:
+            data = client.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            try:
+                client.parser.feed(data)
+                return
+            except ProtocolError:
+                pass
+        self.forget(waiter)
+        client.close()
+
+    def _stop_watching(self, waiter: Waiter) -> None:
+        if waiter.watcher is not None:
+            waiter.watcher.stop()
+            waiter.watcher.close()
+            waiter.watcher = None
+
+    def _sweep(self) -> None:
+        gone = {id(w): w for queue in self.queues.values() for w in queue if w.client.closed}
+        for waiter in gone.values():
+            self.forget(waiter)
+
+    # -- waiting -------------------------------------------------------------------------------------
+
+    def wait(self, waiter: Waiter, timeout_ms: int) -> bytes:
+        """Block the calling greenlet until the waiter is served, times out or its client goes away."""
+        if not waiter.done:
+            self.watch(waiter)
+        waiter.event.wait(None if timeout_ms == 0 else timeout_ms / 1000)
+        # Served and timed out at once: the reply was decided on the hub first, so it stands.
+        self.forget(waiter)
+        if waiter.reply is not None:
+            return waiter.reply
+        return waiter.client.resp.null_array
+
+
+def registry(server: Any) -> Blocking:
+    """The server's waiter registry, created on first use."""
+    blocking = getattr(server, "blocking", None)
+    if blocking is None:
+        blocking = server.blocking = Blocking(server)
+    return blocking
+
+
+def block(client: Any, keys: list[bytes], timeout_ms: int, serve: Serve) -> None:
+    """Suspend `client` until one of `keys` (checked by the caller: all empty) can be served.
+
+    `timeout_ms` 0 waits forever; on timeout the reply is a null array.  Never returns: raises Suspend
+    (in process, without a server, the caller sees that the command would block).
+    """
+    if client.server is None:
+        raise Suspend(lambda: client.resp.null_array)
+    blocking = registry(client.server)
+    waiter = Waiter(client, keys, serve)
+    blocking.add(waiter)
+    raise Suspend(lambda: blocking.wait(waiter, timeout_ms))
