@@ -519,8 +519,8 @@ def brpoplpush(client, args):
 
 @command("blmpop", -5, _BLOCKING, 0, 0, group="list", since="7.0.0", summary="Blocking LMPOP")
 def blmpop(client, args):
-    timeout = blocking.timeout_ms(args[1])
     keys, where, count = _mpop_arguments(args, 2)
+    timeout = blocking.timeout_ms(args[1])  # checked after the other arguments, as Redis does
     db = client.db
     found = _first_nonempty(db, keys)
     if found is not None:
