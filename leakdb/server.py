@@ -402,6 +402,10 @@ class Server:
 
     def release_after_commit(self, client: Client, replies: list[bytes]) -> None:
         """Hold `client`'s replies until one commit covers every write made in this loop iteration."""
+        if self.refusing_writes:
+            # Write commands are refused, so these replies wait for nothing; housekeeping retries.
+            client.release(replies)
+            return
         if not self._held:
             # Callbacks run after the I/O callbacks of the current loop iteration, before polling.
             self.loop.run_callback(self._commit_and_release)
