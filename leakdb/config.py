@@ -99,6 +99,26 @@ def format_output_limits(limits: dict[str, tuple[int, int, int]]) -> str:
     return " ".join(f"{name} {hard} {soft} {seconds}" for name, (hard, soft, seconds) in limits.items())
 
 
+def _parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+# maxmemory-policy values, in the order Redis lists them when refusing another.
+MAXMEMORY_POLICIES = (
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -192,6 +212,24 @@ SETTINGS: dict[str, Setting] = {
             "refuse write commands (MISCONF) while the data file cannot be written",
             format=_format_bool,
         ),
+        Setting(
+            "maxmemory",
+            0,
+            parse_memory,
+            "evict or refuse writes once memory use passes this, e.g. 100mb or 1gb (0: no limit)",
+        ),
+        Setting(
+            "maxmemory-policy",
+            "noeviction",
+            _choice(*MAXMEMORY_POLICIES),
+            "what to do at maxmemory: evict by LRU, LFU, random or TTL among all or volatile keys, "
+            "or refuse writes (noeviction)",
+            choices=MAXMEMORY_POLICIES,
+            metavar="POLICY",
+        ),
+        Setting("maxmemory-samples", 5, _parse_positive_int, "keys sampled per eviction round"),
+        Setting("lfu-log-factor", 10, _parse_nonnegative_int, "how slowly the LFU counter grows"),
+        Setting("lfu-decay-time", 1, _parse_nonnegative_int, "minutes per LFU counter decay step"),
         Setting("hz", 10, int, "active expiry cycles per second"),
         Setting(
             "loglevel",
@@ -281,7 +319,7 @@ def value_kind(setting: Setting) -> str:
         return "bool"
     if setting.parse is parse_memory:
         return "memory"
-    if setting.parse in (int, _parse_nonnegative_int):
+    if setting.parse in (int, _parse_nonnegative_int, _parse_positive_int):
         return "integer"
     if setting.parse is _parse_float:
         return "float"

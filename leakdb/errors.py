@@ -184,9 +184,10 @@ LFU_NOT_SELECTED = (
     b"when switching between policies at runtime LRU and LFU data will take some time to adjust.\r\n"
 )
 LRU_NOT_SELECTED = (
-    b"-ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that "
+    b"-ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that "
     b"when switching between policies at runtime LRU and LFU data will take some time to adjust.\r\n"
 )
+OOM = b"-OOM command not allowed when used memory > 'maxmemory'.\r\n"
 SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
 CONFIG_UNKNOWN = "ERR Unknown option or number of arguments for CONFIG SET - '{}'"
 CONFIG_IMMUTABLE = "ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config"

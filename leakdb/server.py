@@ -29,6 +29,7 @@ from .commands.registry import Suspend, noauth_table
 from .commands.transactions import refused_in_multi, unwatch
 from .config import Config
 from .errors import MAX_CLIENTS, CommandError, unknown_command, wrong_arity
+from .evict import configure_memory
 from .keyspace import Keyspace
 from .resp import RESP2, RESP3, Protocol, ProtocolError, RequestParser, bad_element, translate_error
 
@@ -47,6 +48,7 @@ class Stats:
         self.commands_processed = 0
         self.rejected_connections = 0
         self.expired_keys = 0
+        self.evicted_keys = 0
         self.net_input_bytes = 0
         self.net_output_bytes = 0
 
@@ -398,6 +400,8 @@ class Server:
         self._stopped = gevent.event.Event()
         self.port = self.config["port"]
         self.shutting_down = False
+        self.memory = None  # a leakdb.evict.Memory while maxmemory is set
+        configure_memory(self)
         self.refusing_writes = False  # while the storage cannot write (commands/diskerror.py)
 
     def release_after_commit(self, client: Client, replies: list[bytes]) -> None:

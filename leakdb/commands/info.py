@@ -143,25 +143,32 @@ def clients_section(server: Any) -> Fields:
 
 
 def memory_section(server: Any) -> Fields:
-    # Python does not account memory per object cheaply; the process's resident size stands in for
-    # used_memory, which is what an operator watching for growth wants anyway.
+    # Without maxmemory nothing is accounted per key (that would cost every write), so the process's
+    # resident size stands in for used_memory; with it, used_memory is the estimate eviction holds
+    # under the limit (see leakdb/memory.py), and RSS over it shows as fragmentation.
     rss = rss_bytes()
-    peak = max(peak_rss_bytes(), rss)
+    memory = server.memory
+    used = rss if memory is None else memory.used
+    peak = max(peak_rss_bytes(), rss) if memory is None else memory.peak
     system = total_system_memory()
+    maxmemory = server.config["maxmemory"]
     return [
-        ("used_memory", rss),
-        ("used_memory_human", human_bytes(rss)),
+        ("used_memory", used),
+        ("used_memory_human", human_bytes(used)),
         ("used_memory_rss", rss),
         ("used_memory_rss_human", human_bytes(rss)),
         ("used_memory_peak", peak),
         ("used_memory_peak_human", human_bytes(peak)),
-        ("used_memory_peak_perc", f"{100 * rss / peak:.2f}%"),
+        ("used_memory_peak_perc", f"{100 * used / peak:.2f}%"),
+        ("used_memory_overhead", 0 if memory is None else memory.baseline + memory.structure),
+        ("used_memory_startup", 0 if memory is None else memory.baseline),
+        ("used_memory_dataset", 0 if memory is None else memory.tracker.total),
         ("total_system_memory", system),
         ("total_system_memory_human", human_bytes(system)),
-        ("maxmemory", 0),
-        ("maxmemory_human", "0B"),
-        ("maxmemory_policy", "noeviction"),
-        ("mem_fragmentation_ratio", "1.00"),
+        ("maxmemory", maxmemory),
+        ("maxmemory_human", human_bytes(maxmemory)),
+        ("maxmemory_policy", server.config["maxmemory-policy"]),
+        ("mem_fragmentation_ratio", f"{rss / used:.2f}"),
         ("mem_allocator", "pymalloc"),
         ("lazyfree_pending_objects", 0),
     ]
@@ -200,7 +207,7 @@ def stats_section(server: Any) -> Fields:
         ("total_net_output_bytes", stats.net_output_bytes),
         ("rejected_connections", stats.rejected_connections),
         ("expired_keys", stats.expired_keys),
-        ("evicted_keys", 0),
+        ("evicted_keys", stats.evicted_keys),
         ("evicted_clients", 0),
         ("pubsub_channels", 0),
         ("pubsub_patterns", 0),

@@ -559,7 +559,8 @@ def object_freq(client, args):
         return client.resp.null
     if "lfu" not in _eviction_policy(client):
         return errors.LFU_NOT_SELECTED
-    return ZERO  # access frequency is not tracked
+    memory = getattr(client.server, "memory", None)  # None without maxmemory: nothing is tracked
+    return b":%d\r\n" % (memory.frequency(client.db_index, args[2]) if memory else 0)
 
 
 @subcommand("object", "idletime", 3, "readonly", summary="Get the time since an object was last accessed")
@@ -568,7 +569,8 @@ def object_idletime(client, args):
         return client.resp.null
     if "lfu" in _eviction_policy(client):
         return errors.LRU_NOT_SELECTED
-    return ZERO  # access time is not tracked
+    memory = getattr(client.server, "memory", None)  # None without maxmemory: nothing is tracked
+    return b":%d\r\n" % (memory.idle_seconds(client.db_index, args[2]) if memory else 0)
 
 
 @subcommand("object", "refcount", 3, "readonly", summary="Get the number of references to an object")

@@ -18,11 +18,13 @@ import gevent
 from .. import REDIS_VERSION, __version__, errors
 from ..config import SETTINGS, value_kind
 from ..errors import CommandError, SyntaxErrorReply
+from ..evict import configure_memory
 from ..keyspace import parse_int
 from ..resp import OK, Verbatim, bulk
 from . import diskerror
 from . import info as _info  # noqa: F401  (registers INFO)
 from . import introspection as _introspection  # noqa: F401  (registers COMMAND)
+from . import memory as _memory  # noqa: F401  (registers MEMORY)
 from .connection import help_reply
 from .info import state_of
 from .registry import Suspend, command, dispatch_sub, subcommand
@@ -143,6 +145,7 @@ def config_set(client, args):
     # Every pair is checked before any is applied, so a refused CONFIG SET changes nothing.
     for name, raw in _checked_pairs(config, args):
         config.set(name, raw)
+    configure_memory(client.server)  # a new maxmemory or policy applies at once
     diskerror.update(client.server)  # stop-writes-on-bgsave-error applies at once
     return OK
 
