@@ -37,7 +37,7 @@ class Transaction:
     __slots__ = ("failed", "queued")
 
     def __init__(self) -> None:
-        self.queued: list[tuple[Handler, list[bytes], Command]] = []
+        self.queued: list[tuple[Handler | None, list[bytes], Command]] = []
         self.failed = False
 
 
@@ -210,7 +210,7 @@ def queueing_table() -> dict[bytes, tuple[Handler, int, int, Command]]:
             handler, low, high, declared = entry
             acting = _ACTING.get(declared.name)
             if acting is None:
-                acting = _queuer(handler, declared)
+                acting = _queuer(declared)
             elif acting is _SAME:
                 acting = handler
             _queueing[name] = (acting, low, high, declared)
@@ -236,7 +236,10 @@ def queue_error(client: Any, reply: bytes) -> bytes:
     return reply
 
 
-def _queuer(handler: Handler, declared: Command) -> Handler:
+def _queuer(declared: Command) -> Handler:
+    # EXEC looks the handler up again (None here), since guards such as maxmemory's are swapped
+    # into DISPATCH while the server runs; PING looks at subscribed mode when it runs.
+    handler = ping_in_context if declared.name == "ping" else None
     if declared.subcommands:
 
         def queue_container(client: Any, args: list[bytes]) -> bytes:
@@ -247,8 +250,6 @@ def _queuer(handler: Handler, declared: Command) -> Handler:
             return QUEUED
 
         return queue_container
-    if declared.name == "ping":
-        handler = ping_in_context  # PING looks at subscribed mode when it runs, not when queued
     if "no_multi" in declared.flags:
         return lambda client, args: queue_error(client, NOT_IN_MULTI)
 
@@ -259,7 +260,7 @@ def _queuer(handler: Handler, declared: Command) -> Handler:
     return queue
 
 
-def _queue(client: Any, request: tuple[Handler, list[bytes], Command]) -> None:
+def _queue(client: Any, request: tuple[Handler | None, list[bytes], Command]) -> None:
     transaction = client.multi
     # As Redis does, a transaction that cannot run any more keeps nothing (CLIENT LIST: multi=0).
     if not transaction.failed and (client.watch is None or not client.watch.dirty):
@@ -333,6 +334,8 @@ def _run(client: Any, queued: list, replies: list[bytes], start: int) -> bytes:
     try:
         for position in range(start, len(queued)):
             handler, args, declared = queued[position]
+            if handler is None:
+                handler = DISPATCH[declared.name.encode()][0]
             try:
                 replies.append(handler(client, args))
             except CommandError as exc:
