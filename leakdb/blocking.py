@@ -11,6 +11,7 @@ waiter the listener is removed, so the hot path pays nothing.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import deque
@@ -26,6 +27,8 @@ from .commands.strings import parse_long_double, round_long_double
 from .errors import CommandError, error_reply
 from .keyspace import INT64_MAX, INT64_MIN, SET, SWAPDB, Change, Database
 from .resp import ProtocolError
+
+log = logging.getLogger("leakdb.blocking")
 
 # serve(client, db, key, value) -> reply bytes; called on the hub with the key's live, non-empty value.
 Serve = Callable[[Any, Database, bytes, Any], bytes]
@@ -71,10 +74,11 @@ def timeout_ms(raw: bytes) -> int:
 class Waiter:
     """One blocked client: the keys it waits on, how to serve it, and the reply once served."""
 
-    __slots__ = ("client", "db_index", "done", "event", "keys", "reply", "serve", "watcher")
+    __slots__ = ("client", "db_index", "done", "event", "keys", "kind", "reply", "serve", "watcher")
 
-    def __init__(self, client: Any, keys: list[bytes], serve: Serve) -> None:
+    def __init__(self, client: Any, keys: list[bytes], kind: type, serve: Serve) -> None:
         self.client = client
+        self.kind = kind  # the value type that can serve it: deque for the list pops
         self.db_index: int = client.db_index
         self.keys = list(dict.fromkeys(keys))  # BLPOP k k waits once on k
         self.serve = serve
@@ -146,30 +150,29 @@ class Blocking:
 
     def _serve_ready(self) -> None:
         # Serving a BLMOVE pushes to its destination, which may make more keys ready: keep going.
-        while self.ready:
-            db_key = next(iter(self.ready))
-            del self.ready[db_key]
-            self._serve_key(*db_key)
-        self.scheduled = False
+        try:
+            while self.ready:
+                db_key = next(iter(self.ready))
+                del self.ready[db_key]
+                self._serve_key(*db_key)
+        finally:
+            self.scheduled = False
 
     def _serve_key(self, db_index: int, key: bytes) -> None:
         queue = self.queues.get((db_index, key))
         if queue is None:
             return
         db = self.keyspace[db_index]
-        while queue:
+        for waiter in list(queue):  # FIFO; a waiter for another type (BZPOPMIN on a list) stays
             value = db.lookup(key)
             if not value:
                 return
-            waiter = queue[0]
+            if type(value) is not waiter.kind or waiter.done:
+                continue
             if waiter.client.closed:
                 self.forget(waiter)
                 continue
-            try:
-                reply = waiter.serve(waiter.client, db, key, value)
-            except CommandError as exc:
-                reply = error_reply(str(exc))
-            waiter.reply = reply
+            waiter.reply = _serve(waiter, db, key, value)
             self.forget(waiter)
 
     # -- disconnects ---------------------------------------------------------------------------------
@@ -226,6 +229,16 @@ class Blocking:
         return waiter.client.resp.null_array
 
 
+def _serve(waiter: Waiter, db: Database, key: bytes, value: Any) -> bytes:
+    try:
+        return waiter.serve(waiter.client, db, key, value)
+    except CommandError as exc:  # BLMOVE onto a destination of another type
+        return error_reply(str(exc))
+    except Exception:
+        log.exception("serving a blocked client failed")
+        return b"-ERR internal error\r\n"
+
+
 def registry(server: Any) -> Blocking:
     """The server's waiter registry, created on first use."""
     blocking = getattr(server, "blocking", None)
@@ -234,8 +247,8 @@ def registry(server: Any) -> Blocking:
     return blocking
 
 
-def block(client: Any, keys: list[bytes], timeout_ms: int, serve: Serve) -> None:
-    """Suspend `client` until one of `keys` (checked by the caller: all empty) can be served.
+def block(client: Any, keys: list[bytes], timeout_ms: int, kind: type, serve: Serve) -> None:
+    """Suspend `client` until one of `keys` (checked by the caller: all empty) holds a `kind` value.
 
     `timeout_ms` 0 waits forever; on timeout the reply is a null array.  Never returns: raises Suspend
     (in process, without a server, the caller sees that the command would block).
@@ -243,6 +256,6 @@ def block(client: Any, keys: list[bytes], timeout_ms: int, serve: Serve) -> None
     if client.server is None:
         raise Suspend(lambda: client.resp.null_array)
     blocking = registry(client.server)
-    waiter = Waiter(client, keys, serve)
+    waiter = Waiter(client, keys, kind, serve)
     blocking.add(waiter)
     raise Suspend(lambda: blocking.wait(waiter, timeout_ms))
