@@ -70,37 +70,40 @@ def lfu_incremented(counter: int, log_factor: int) -> int:
 
 
 class Sampler:
-    """Random keys of one dict in O(1): a snapshot of its keys, rebuilt when it has gone stale.
+    """Random keys of one dict in O(1): a list of its keys, extended with the keys added since.
 
-    A dict cannot pick a random key without walking it; the snapshot can.  Keys deleted since the
-    snapshot are skipped, and it is rebuilt once a quarter of its size in keys was added or most
-    picks missed, so the cost stays O(1) per pick amortized.
+    A dict cannot pick a random key without walking it; the list can.  New keys are appended as the
+    tracker reports them, so they are candidates at once, as in Redis.  Deleted keys stay in the list
+    and are skipped; once most picks miss, the list is rebuilt, which keeps a pick O(1) amortized.
     """
 
-    __slots__ = ("built_at_inserts", "keys", "source_id")
+    __slots__ = ("keys", "source_id")
 
     def __init__(self) -> None:
         self.keys: list[bytes] = []
         self.source_id = 0
-        self.built_at_inserts = 0
 
-    def sample(self, source: dict[bytes, Any], count: int, inserts: int) -> list[bytes]:
+    def sample(self, source: dict[bytes, Any], count: int, tracker: MemoryTracker, db: int) -> list[bytes]:
         keys = self.keys
-        if id(source) != self.source_id or inserts - self.built_at_inserts > len(keys) // 4 + 8:
-            keys = self._rebuild(source, inserts)
+        added = tracker.added[db]
+        if added is None or id(source) != self.source_id or len(source) > 2 * len(keys) + 8:
+            keys = self._rebuild(source, tracker, db)
+        elif added:
+            keys.extend(added)
+            added.clear()
         if not keys:
             return []
         picks = [keys[random.randrange(len(keys))] for _ in range(count)]
         live = [key for key in picks if key in source]
         if len(live) * 2 < len(picks):
-            keys = self._rebuild(source, inserts)
+            keys = self._rebuild(source, tracker, db)
             live = [keys[random.randrange(len(keys))] for _ in range(count)] if keys else []
         return live
 
-    def _rebuild(self, source: dict[bytes, Any], inserts: int) -> list[bytes]:
+    def _rebuild(self, source: dict[bytes, Any], tracker: MemoryTracker, db: int) -> list[bytes]:
         self.keys = list(source)
         self.source_id = id(source)
-        self.built_at_inserts = inserts
+        tracker.added[db] = []
         return self.keys
 
 
@@ -243,7 +246,7 @@ class Memory:
             db = self.databases[index]
             source = self._source(db)
             if source:
-                picks = self.samplers[index].sample(source, 1, self.tracker.inserts[index])
+                picks = self.samplers[index].sample(source, 1, self.tracker, index)
                 if picks and db.delete(picks[0]):
                     return True
         return False
@@ -256,7 +259,7 @@ class Memory:
             if not source:
                 continue
             index = db.index
-            sampled = self.samplers[index].sample(source, self.samples, self.tracker.inserts[index])
+            sampled = self.samplers[index].sample(source, self.samples, self.tracker, index)
             for key in sampled:
                 if (index, key) in in_pool:
                     continue

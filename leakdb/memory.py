@@ -37,6 +37,10 @@ KEY_OVERHEAD = 56
 VOLATILE_OVERHEAD = 112
 DICT_HEADER = 80  # the dict object and its keys-object header
 DICT_ENTRY = 24  # hash, key and value pointers
+# A deleted or re-deadlined key's entry left in the expiry heap until it surfaces: its tuple, its deadline
+# and the key object it keeps alive.  The heap is rebuilt once stale entries outnumber live ones, so it
+# is counted at that size from the start: as many stale entries as keys with a deadline.
+STALE_HEAP_ENTRY = 160
 # A key's share of its database dict's table, which MEMORY USAGE adds to what the tracker counts.
 DICT_ENTRY_SHARE = 64
 # Per element of a sorted set: its score float, the (score, member) tuple and its SortedList slot.
@@ -125,7 +129,8 @@ class MemoryTracker:
         self.keyspace = keyspace
         self.meta: list[dict[bytes, int]] = [{} for _ in keyspace.databases]
         self.db_bytes = [0] * len(keyspace.databases)
-        self.inserts = [0] * len(keyspace.databases)  # new keys per db, for the samplers' freshness
+        # Keys added per db since the eviction samplers last looked (None: too many, sample afresh).
+        self.added: list[list[bytes] | None] = [[] for _ in keyspace.databases]
         self.total = 0
         self.new_stamp = new_stamp
         self.keep_stamp = False
@@ -141,12 +146,17 @@ class MemoryTracker:
                 for key, value in db.data.items()
             }
             self.db_bytes[db.index] = sum(packed >> STAMP_BITS for packed in self.meta[db.index].values())
+            self.added[db.index] = None
         self.total = sum(self.db_bytes)
 
     def structure_bytes(self) -> int:
         """The tables holding the keys: database, expiry and tracking dicts, and the expiry heaps."""
         return sum(
-            dict_bytes(db.data) + dict_bytes(db.expires) + dict_bytes(meta) + sys.getsizeof(db.deadlines)
+            dict_bytes(db.data)
+            + dict_bytes(db.expires)
+            + dict_bytes(meta)
+            + sys.getsizeof(db.deadlines)
+            + max(len(db.deadlines) - len(db.expires), len(db.expires)) * STALE_HEAP_ENTRY
             for db, meta in zip(self.keyspace.databases, self.meta, strict=True)
         )
 
@@ -170,19 +180,25 @@ class MemoryTracker:
                 self._store(db, key, key_size(key, value, expire_at_ms is not None))
         elif op == FLUSHDB:
             self.meta[db] = {}
+            self.added[db] = None
             self.total -= self.db_bytes[db]
             self.db_bytes[db] = 0
         elif op == SWAPDB:
             other = value
             self.meta[db], self.meta[other] = self.meta[other], self.meta[db]
             self.db_bytes[db], self.db_bytes[other] = self.db_bytes[other], self.db_bytes[db]
+            self.added[db] = self.added[other] = None
 
     def _store(self, db: int, key: bytes, size: int) -> None:
         meta = self.meta[db]
         old = meta.get(key)
         if old is None:
             stamp = self.new_stamp()
-            self.inserts[db] += 1
+            added = self.added[db]
+            if added is not None:
+                added.append(key)
+                if len(added) > len(meta) + 64:  # nobody samples: stop holding deleted keys
+                    self.added[db] = None
         else:
             old_size = old >> STAMP_BITS
             self.db_bytes[db] -= old_size

@@ -1,0 +1,398 @@
+"""maxmemory through a real leakdb-server: every eviction policy holds memory near the limit, volatile
+policies spare persistent keys, LRU keeps a Zipf working set, noeviction refuses writes with Redis's
+error, and INFO / MEMORY / OBJECT / CONFIG report and change it all at runtime.
+
+The limits are set relative to the server's own startup size (INFO's used_memory_startup), which is a
+Python process's, tens of megabytes, where Redis's is one: a limit is baseline plus room for data.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from itertools import accumulate
+
+import pytest
+import redis
+from conftest import ServerProcess, free_port, leakdb_argv, reply_of, require
+
+MB = 1024 * 1024
+DATA_ROOM = 24 * MB  # what the fill tests leave for data above the startup size
+RSS_MARGIN = 1.15  # RSS may pass maxmemory by this factor (allocator slack, freed-but-kept memory)
+OOM_TEXT = "command not allowed when used memory > 'maxmemory'."
+EVICTING = [
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+]
+
+
+def memory_info(client: redis.Redis) -> dict:
+    return client.info("memory")
+
+
+def fill(client: redis.Redis, prefix: str, count: int, size: int, volatile: bool = False) -> int:
+    """SET `count` keys of `size` bytes in pipelined batches; return how many were refused."""
+    value = b"v" * size
+    refused = 0
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, count, 500):
+        for i in range(start, min(start + 500, count)):
+            pipe.set(f"{prefix}:{i}", value, ex=3600 + i % 1000 if volatile else None)
+        refused += sum(isinstance(reply, Exception) for reply in pipe.execute(raise_on_error=False))
+    return refused
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory) -> Iterator[tuple[ServerProcess, int]]:
+    """A memory-mode leakdb-server with maxmemory = its startup size + DATA_ROOM."""
+    port = free_port()
+    server = ServerProcess(
+        leakdb_argv(port, "--storage", "memory", "--maxmemory", "1gb"),
+        port,
+        cwd=str(tmp_path_factory.mktemp("evict")),
+    )
+    client = server.client()
+    limit = memory_info(client)["used_memory_startup"] + DATA_ROOM
+    client.config_set("maxmemory", limit)
+    client.close()
+    yield server, limit
+    server.stop()
+
+
+@pytest.fixture
+def cache(limited) -> Iterator[tuple[redis.Redis, int]]:
+    server, limit = limited
+    client = server.client()
+    client.config_set("maxmemory", limit)
+    client.config_set("maxmemory-policy", "noeviction")
+    client.flushall()
+    yield client, limit
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def oracle() -> Iterator[redis.Redis]:
+    """A private redis-server (its settings are changed here) with the limit the OOM test uses."""
+    binary = require("redis-server")
+    port = free_port()
+    argv = [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
+    server = ServerProcess([*argv, "--maxmemory", "48mb"], port)
+    client = server.client()
+    yield client
+    client.close()
+    server.stop()
+
+
+# -- filling far past the limit ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", EVICTING)
+def test_fill_past_maxmemory_stays_near_the_limit(start_leakdb, policy):
+    """A fresh server each: RSS keeps the high-water mark of earlier fills."""
+    server = start_leakdb("--storage", "memory", "--maxmemory-policy", policy, "--maxmemory", "1gb")
+    client = server.client()
+    limit = memory_info(client)["used_memory_startup"] + DATA_ROOM
+    client.config_set("maxmemory", limit)
+    volatile = policy.startswith("volatile")
+    if volatile:
+        fill(client, "keep", 1000, 100)  # no TTL: a volatile policy must never evict these
+    assert fill(client, "fill", 2 * DATA_ROOM // 600, 600, volatile=True) == 0
+    time.sleep(0.15)  # the key tables are measured every 0.1 s; the next write evicts for them
+    client.set("last", "v", ex=60)
+    info = memory_info(client)
+    assert info["used_memory"] <= limit + 4096
+    assert info["used_memory_rss"] <= limit * RSS_MARGIN, f"RSS {info['used_memory_rss']} vs {limit}"
+    assert client.info("stats")["evicted_keys"] > 0
+    assert 0 < client.dbsize() < 2 * DATA_ROOM // 600
+    if volatile:
+        assert client.exists(*[f"keep:{i}" for i in range(1000)]) == 1000
+    client.close()
+
+
+def test_volatile_policy_without_volatile_keys_refuses_writes(cache, oracle):
+    client, _ = cache
+    client.config_set("maxmemory-policy", "volatile-lru")
+    refused = fill(client, "plain", 2 * DATA_ROOM // 600, 600)
+    assert refused > 0
+    assert client.info("stats")["evicted_keys"] == 0
+    oracle.flushall()
+    oracle.config_set("maxmemory-policy", "volatile-lru")
+    fill(oracle, "plain", 48 * MB // 600, 600)
+    expected = reply_of(oracle, "SET", "one-more", "x")
+    assert expected == ("error", OOM_TEXT)
+    assert reply_of(client, "SET", "one-more", "x") == expected
+    assert client.get("plain:0") == b"v" * 600  # reads still work
+
+
+def fill_until_refused(server: redis.Redis) -> tuple[str, str]:
+    """Large values until one is refused, then small ones: the first refusal of the small ones."""
+    for prefix, size in (("big", MB), ("small", 10_000)):
+        for i in range(10_000):
+            reply = reply_of(server, "SET", f"{prefix}:{i}", b"x" * size)
+            if reply is not True:
+                break
+        else:
+            pytest.fail("never ran out of memory")
+    return reply
+
+
+def test_noeviction_refuses_denyoom_commands_as_redis_does(cache, oracle):
+    """Same limit on both servers.  When each refuses differs (Redis counts the refused request's
+    own buffer), so the refusal is compared, then which commands LeakDB still serves."""
+    client, _ = cache
+    client.config_set("maxmemory", 48 * MB)  # the oracle's limit; above LeakDB's startup size
+    oracle.flushall()
+    oracle.config_set("maxmemory-policy", "noeviction")
+    refusal = fill_until_refused(oracle)
+    assert refusal == ("error", OOM_TEXT)
+    assert fill_until_refused(client) == refusal
+    for args in [
+        ("SET", "k", "v"),
+        ("APPEND", "big:0", "x"),
+        ("INCR", "counter"),
+        ("LPUSH", "list", "a"),
+        ("HSET", "hash", "f", "v"),
+        ("SADD", "set", "m"),
+        ("ZADD", "zset", "1", "m"),
+    ]:
+        assert reply_of(client, *args) == refusal, args
+    for args in [
+        ("GET", "big:0"),
+        ("EXISTS", "big:0", "big:1", "nope"),
+        ("STRLEN", "big:1"),
+        ("TTL", "big:0"),
+        ("EXPIRE", "nope", "10"),
+        ("OBJECT", "FREQ", "big:0"),
+    ]:
+        assert reply_of(client, *args) == reply_of(oracle, *args), args
+    assert client.delete("big:0", "big:1") == 2  # DEL is not denyoom, and frees room
+    assert client.set("k", "v") is True
+
+
+# -- LRU keeps the hot keys --------------------------------------------------------------------------
+
+
+def zipf_stream(universe: int, length: int, exponent: float, seed: int) -> list[int]:
+    rng = random.Random(seed)
+    weights = list(accumulate(1.0 / (rank**exponent) for rank in range(1, universe + 1)))
+    names = list(range(universe))
+    rng.shuffle(names)  # hot keys spread over the keyspace, not key:0, key:1, ...
+    return [names[rank] for rank in rng.choices(range(universe), cum_weights=weights, k=length)]
+
+
+def hit_rate(client: redis.Redis, stream: list[int], size: int, warmup: int) -> float:
+    """Cache-aside over `stream`: GET, and SET on a miss; the hit rate after `warmup` requests."""
+    value = b"z" * size
+    hits = lookups = 0
+    for start in range(0, len(stream), 100):
+        batch = stream[start : start + 100]
+        pipe = client.pipeline(transaction=False)
+        for key in batch:
+            pipe.get(f"key:{key}")
+        replies = pipe.execute()
+        for offset, (key, reply) in enumerate(zip(batch, replies, strict=True)):
+            if start + offset >= warmup:
+                lookups += 1
+                hits += reply is not None
+            if reply is None:
+                pipe.set(f"key:{key}", value)
+        pipe.execute()
+    return hits / lookups
+
+
+def ideal_lru_hit_rate(stream: list[int], capacity: int, warmup: int) -> float:
+    """The hit rate of an exact LRU cache holding `capacity` keys, for comparison."""
+    cache: OrderedDict[int, None] = OrderedDict()
+    hits = 0
+    for position, key in enumerate(stream):
+        if key in cache:
+            cache.move_to_end(key)
+            hits += position >= warmup
+        else:
+            cache[key] = None
+            if len(cache) > capacity:
+                cache.popitem(last=False)
+    return hits / (len(stream) - warmup)
+
+
+def test_lru_and_lfu_keep_a_zipf_working_set(cache):
+    """On a Zipf stream even exact LRU beats random eviction by only a few points (about 4 here);
+    the sampled LRU must get most of that, and LFU as much."""
+    client, _ = cache
+    client.config_set("maxmemory", memory_info(client)["used_memory_startup"] + 2 * MB)
+    stream = zipf_stream(universe=20_000, length=40_000, exponent=0.9, seed=7)
+    rates = {}
+    for policy in ("allkeys-random", "allkeys-lru", "allkeys-lfu"):
+        client.flushall()
+        client.config_set("maxmemory-policy", policy)
+        rates[policy] = hit_rate(client, stream, 600, warmup=10_000)
+    ideal = ideal_lru_hit_rate(stream, client.dbsize(), warmup=10_000)
+    assert client.info("stats")["evicted_keys"] > 0
+    assert rates["allkeys-lru"] > rates["allkeys-random"] + 0.015, (rates, ideal)
+    assert rates["allkeys-lru"] > ideal - 0.04, (rates, ideal)
+    assert rates["allkeys-lfu"] > rates["allkeys-random"] + 0.015, (rates, ideal)
+
+
+# -- INFO, MEMORY, OBJECT ----------------------------------------------------------------------------
+
+
+def test_info_memory_and_stats_fields(cache):
+    client, limit = cache
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    fill(client, "k", 2000, 1000)
+    info = memory_info(client)
+    for field in (
+        "used_memory",
+        "used_memory_human",
+        "used_memory_rss",
+        "used_memory_peak",
+        "maxmemory",
+        "maxmemory_human",
+        "maxmemory_policy",
+        "mem_fragmentation_ratio",
+    ):
+        assert field in info
+    assert info["maxmemory"] == limit
+    assert info["maxmemory_policy"] == "allkeys-lru"
+    assert info["maxmemory_human"].endswith("M")
+    assert info["used_memory_startup"] < info["used_memory"] <= info["used_memory_peak"]
+    assert info["used_memory_dataset"] > 2000 * 1000
+    assert 0.5 < info["mem_fragmentation_ratio"] < 2
+    assert "evicted_keys" in client.info("stats")
+
+
+def test_memory_usage_stats_doctor(cache):
+    client, _ = cache
+    client.set("small", "x")
+    client.set("large", b"y" * 10_000)
+    client.hset("hash", mapping={f"f{i}": "v" * 50 for i in range(100)})
+    small, large = client.memory_usage("small"), client.memory_usage("large")
+    assert 0 < small < 400
+    assert 10_000 < large < 11_000
+    assert client.memory_usage("hash", samples=0) > 100 * 50
+    assert client.memory_usage("nothing") is None
+    stats = client.memory_stats()
+    assert stats["keys.count"] == 3
+    assert stats["dataset.bytes"] > 10_000
+    assert stats["total.allocated"] >= stats["startup.allocated"]
+    assert "Sam" in client.execute_command("MEMORY", "DOCTOR").decode()
+    assert client.execute_command("MEMORY", "PURGE") == b"OK"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("MEMORY", "HELP"),
+        ("MEMORY", "USAGE"),
+        ("MEMORY", "USAGE", "k", "SAMPLES"),
+        ("MEMORY", "USAGE", "k", "SAMPLES", "-1"),
+        ("MEMORY", "USAGE", "k", "SAMPLES", "x"),
+        ("MEMORY", "USAGE", "k", "FOO"),
+        ("MEMORY", "USAGE", "missing"),
+        ("MEMORY", "STATS", "x"),
+        ("MEMORY", "NOPE"),
+        ("OBJECT", "FREQ", "k"),
+    ],
+)
+def test_memory_and_object_replies_match_redis(pair, args):
+    for client in pair:
+        client.set("k", "v")
+    from conftest import assert_same
+
+    assert_same(pair, *args)
+
+
+def test_object_freq_and_idletime_follow_accesses(cache, oracle):
+    client, _ = cache
+    for server in (client, oracle):
+        server.config_set("maxmemory-policy", "allkeys-lfu")
+        server.set("fresh", "v")
+    assert client.object("freq", "fresh") == oracle.object("freq", "fresh") == 5
+    for _ in range(300):
+        client.get("fresh")
+    assert client.object("freq", "fresh") > 5
+    expected = reply_of(oracle, "OBJECT", "IDLETIME", "fresh")
+    assert expected[0] == "error"
+    assert reply_of(client, "OBJECT", "IDLETIME", "fresh") == expected
+
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.set("idle", "v")
+    time.sleep(1.1)
+    assert client.object("idletime", "idle") >= 1
+    client.execute_command("CLIENT", "NO-TOUCH", "ON")
+    client.get("idle")
+    assert client.object("idletime", "idle") >= 1  # a no-touch read leaves the stamp alone
+    client.touch("idle")  # TOUCH stamps even in no-touch mode
+    assert client.object("idletime", "idle") == 0
+    client.execute_command("CLIENT", "NO-TOUCH", "OFF")
+    oracle.config_set("maxmemory-policy", "noeviction")
+
+
+# -- settings at runtime and at start ------------------------------------------------------------------
+
+
+def test_config_set_maxmemory_at_runtime(start_leakdb, oracle):
+    server = start_leakdb("--storage", "memory")
+    client = server.client()
+    assert memory_info(client)["maxmemory"] == 0
+    fill(client, "k", 20_000, 1000)
+    before = client.dbsize()
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.config_set("maxmemory", "1gb")  # accounting on; nothing to evict yet
+    info = memory_info(client)
+    assert client.dbsize() == before
+    limit = info["used_memory_startup"] + (info["used_memory"] - info["used_memory_startup"]) // 2
+    client.config_set("maxmemory", limit)  # half of what the data takes: evicts at once
+    info = memory_info(client)
+    assert info["maxmemory"] == limit
+    assert info["used_memory"] <= limit
+    assert client.dbsize() < before
+    assert client.info("stats")["evicted_keys"] == before - client.dbsize()
+    client.config_set("maxmemory", "100mb")
+    assert client.config_get("maxmemory") == {"maxmemory": str(100 * MB)}
+    client.config_set("maxmemory", "1gb")
+    assert client.config_get("maxmemory") == {"maxmemory": str(1024 * MB)}
+    client.config_set("maxmemory", 0)
+    assert memory_info(client)["used_memory_startup"] == 0  # accounting off again
+    assert client.set("after", "v")
+    for args in [
+        ("CONFIG", "SET", "maxmemory-policy", "sometimes"),
+        ("CONFIG", "SET", "maxmemory", "12parsecs"),
+        ("CONFIG", "GET", "maxmemory-samples"),
+        ("CONFIG", "GET", "lfu-log-factor"),
+        ("CONFIG", "GET", "lfu-decay-time"),
+    ]:
+        assert reply_of(client, *args) == reply_of(oracle, *args), args
+    client.close()
+
+
+def test_maxmemory_from_a_config_file(start_leakdb, tmp_path):
+    conf = tmp_path / "leakdb.conf"
+    conf.write_text("storage memory\nmaxmemory 200mb\nmaxmemory-policy allkeys-lfu\nmaxmemory-samples 10\n")
+    server = start_leakdb(str(conf))
+    client = server.client()
+    info = memory_info(client)
+    assert (info["maxmemory"], info["maxmemory_policy"]) == (200 * MB, "allkeys-lfu")
+    assert client.config_get("maxmemory-samples") == {"maxmemory-samples": "10"}
+    client.close()
+
+
+def test_evictions_are_recorded_by_persistence(start_leakdb, tmp_path):
+    server = start_leakdb("--storage", "persistent-queue", "--flush-interval", "0.1")
+    client = server.client()
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.config_set("maxmemory", memory_info(client)["used_memory_rss"] + 6 * MB)
+    fill(client, "p", 15_000, 1000)
+    assert client.info("stats")["evicted_keys"] > 0
+    kept = client.dbsize()
+    client.close()
+    server.stop()
+    restarted = start_leakdb("--storage", "persistent-queue")
+    assert restarted.client().dbsize() == kept  # evicted keys were deleted from the file too
