@@ -6,7 +6,8 @@ and runs the wait in a greenlet.  While at least one client waits, a keyspace li
 writes to waited-on keys and schedules serving them on the hub after the current command.  Serving pops
 for the first live waiter (on the hub, so no other command interleaves) and hands it the finished reply;
 an element is only ever popped for a waiter that is still connected and has not timed out.  With no
-waiter the listener is removed, so the hot path pays nothing.
+waiter the listener is removed, so the hot path pays nothing.  The registry also answers what INFO
+and CLIENT LIST show about blocked clients (``blocked_clients``, the ``b`` flag, ``cmd=``).
 """
 
 from __future__ import annotations
@@ -74,11 +75,27 @@ def timeout_ms(raw: bytes) -> int:
 class Waiter:
     """One blocked client: the keys it waits on, how to serve it, and the reply once served."""
 
-    __slots__ = ("client", "db_index", "done", "event", "keys", "kind", "reply", "serve", "watcher")
+    __slots__ = (
+        "client",
+        "command",
+        "db_index",
+        "done",
+        "event",
+        "keys",
+        "kind",
+        "reply",
+        "serve",
+        "timeout_ms",
+        "watcher",
+    )
 
-    def __init__(self, client: Any, keys: list[bytes], kind: type, serve: Serve) -> None:
+    def __init__(
+        self, client: Any, keys: list[bytes], kind: type, serve: Serve, command: str = "", timeout_ms: int = 0
+    ) -> None:
         self.client = client
-        self.kind = kind  # the value type that can serve it: deque for the list pops
+        self.kind = kind  # the value type that can serve it: deque for the list pops, ZSet for BZPOPMIN
+        self.command = command  # the blocking command's name, lower case, as CLIENT LIST shows it
+        self.timeout_ms = timeout_ms
         self.db_index: int = client.db_index
         self.keys = list(dict.fromkeys(keys))  # BLPOP k k waits once on k
         self.serve = serve
@@ -95,6 +112,7 @@ class Blocking:
         self.keyspace = server.keyspace
         self.loop = server.loop
         self.queues: dict[tuple[int, bytes], deque[Waiter]] = {}
+        self.by_client: dict[int, Waiter] = {}  # client id -> its waiter, while it is blocked
         self.waiting = 0
         self.ready: dict[tuple[int, bytes], None] = {}  # an ordered set: keys to serve, oldest first
         self.scheduled = False
@@ -105,6 +123,7 @@ class Blocking:
     def add(self, waiter: Waiter) -> None:
         for key in waiter.keys:
             self.queues.setdefault((waiter.db_index, key), deque()).append(waiter)
+        self.by_client[waiter.client.id] = waiter
         self.waiting += 1
         if self.waiting == 1:
             self.keyspace.add_listener(self._on_change)
@@ -123,6 +142,8 @@ class Blocking:
                 queue.remove(waiter)
                 if not queue:
                     del self.queues[(waiter.db_index, key)]
+        if self.by_client.get(waiter.client.id) is waiter:
+            del self.by_client[waiter.client.id]
         self.waiting -= 1
         if self.waiting == 0:
             self.keyspace.remove_listener(self._on_change)
@@ -247,15 +268,39 @@ def registry(server: Any) -> Blocking:
     return blocking
 
 
-def block(client: Any, keys: list[bytes], timeout_ms: int, kind: type, serve: Serve) -> None:
+def block(
+    client: Any, keys: list[bytes], timeout_ms: int, kind: type, serve: Serve, command: bytes = b""
+) -> None:
     """Suspend `client` until one of `keys` (checked by the caller: all empty) holds a `kind` value.
 
-    `timeout_ms` 0 waits forever; on timeout the reply is a null array.  Never returns: raises Suspend
-    (in process, without a server, the caller sees that the command would block).
+    `timeout_ms` 0 waits forever; on timeout the reply is a null array.  `command` is the name the
+    client sent (``args[0]``), for CLIENT LIST.  Never returns: raises Suspend (in process, without a
+    server, the caller sees that the command would block).
     """
     if client.server is None:
         raise Suspend(lambda: client.resp.null_array)
     blocking = registry(client.server)
-    waiter = Waiter(client, keys, kind, serve)
+    name = command.decode("utf-8", "replace").lower()
+    waiter = Waiter(client, keys, kind, serve, name, timeout_ms)
     blocking.add(waiter)
     raise Suspend(lambda: blocking.wait(waiter, timeout_ms))
+
+
+# -- what INFO and CLIENT LIST show ---------------------------------------------------------------
+
+
+def blocked_command(client: Any) -> str | None:
+    """The name of the command `client` is blocked in ("" if unnamed), or None if it is not blocked."""
+    blocking = getattr(client.server, "blocking", None)
+    waiter = None if blocking is None else blocking.by_client.get(client.id)
+    return None if waiter is None else waiter.command
+
+
+def blocked_counts(server: Any) -> tuple[int, int]:
+    """(blocked clients, those among them with a timeout): INFO's blocked_clients and
+    clients_in_timeout_table, which in Redis 7.0 holds only blocked clients with a deadline."""
+    blocking = getattr(server, "blocking", None)
+    if blocking is None:
+        return 0, 0
+    waiters = blocking.by_client.values()
+    return len(waiters), sum(1 for waiter in waiters if waiter.timeout_ms)

@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (each import registers a family)
     sets,
     strings,
     transactions,
+    zblocking,
     zranges,
     zsetops,
     zsets,

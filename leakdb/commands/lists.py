@@ -476,7 +476,8 @@ def _blocking_pop(client, args, where: int) -> bytes:
         return _key_and_value(key, _pop_many(db, key, items, where, 1)[0])
     if _in_transaction(client):
         return client.resp.null_array
-    blocking.block(client, keys, timeout, deque, _SERVE_LEFT if where == LEFT else _SERVE_RIGHT)
+    serve = _SERVE_LEFT if where == LEFT else _SERVE_RIGHT
+    blocking.block(client, keys, timeout, deque, serve, args[0])
     raise AssertionError("block() suspends")
 
 
@@ -500,7 +501,8 @@ def _blocking_move(client, args, wherefrom: int, whereto: int, timeout: int) -> 
         return _move(client.db, source, items, destination, wherefrom, whereto)
     if _in_transaction(client):
         return client.resp.null
-    blocking.block(client, [source], timeout, deque, _serve_move(destination, wherefrom, whereto))
+    serve = _serve_move(destination, wherefrom, whereto)
+    blocking.block(client, [source], timeout, deque, serve, args[0])
     raise AssertionError("block() suspends")
 
 
@@ -528,5 +530,5 @@ def blmpop(client, args):
         return _key_and_items(key, _pop_many(db, key, items, where, count))
     if _in_transaction(client):
         return client.resp.null_array
-    blocking.block(client, keys, timeout, deque, _serve_mpop(where, count))
+    blocking.block(client, keys, timeout, deque, _serve_mpop(where, count), args[0])
     raise AssertionError("block() suspends")

@@ -404,6 +404,8 @@ def zremrangebylex(client, args):
 
 # -- popping ---------------------------------------------------------------------------------------
 
+_NUMKEYS_NOT_POSITIVE = errors.NUMKEYS_NOT_POSITIVE[1:-2].decode()
+
 
 def pop_first(client, keys: list[bytes], count: int, highest: bool) -> tuple[bytes, list] | None:
     """Pop from the first of `keys` holding a sorted set (genericZpopCommand); None if none does.
@@ -478,25 +480,36 @@ def zpopmax(client, args):
     summary="Remove and return members with scores in a sorted set",
 )
 def zmpop(client, args):
-    numkeys = parse_int(args[1])
+    keys, highest, count = mpop_arguments(args, 1)
+    popped = pop_first(client, keys, count, highest)
+    if popped is None:
+        return client.resp.null_array
+    return mpop_reply(client.resp, *popped)
+
+
+def mpop_arguments(args: list[bytes], numkeys_at: int) -> tuple[list[bytes], bool, int]:
+    """(keys, highest, count) of ZMPOP / BZMPOP, checked in zmpopGenericCommand's order."""
+    numkeys = parse_int(args[numkeys_at])
     if numkeys is None or numkeys < 1:
-        return errors.NUMKEYS_NOT_POSITIVE
-    where = 2 + numkeys
+        raise CommandError(_NUMKEYS_NOT_POSITIVE)
+    where = numkeys_at + 1 + numkeys
     if where >= len(args) or args[where].lower() not in (b"min", b"max"):
-        return errors.SYNTAX
+        raise SyntaxErrorReply()
     count = None
     i = where + 1
     while i < len(args):
         if count is not None or args[i].lower() != b"count" or i + 1 >= len(args):
-            return errors.SYNTAX
+            raise SyntaxErrorReply()
         count = parse_int(args[i + 1])
         if count is None or count < 1:
             raise CommandError(errors.COUNT_NOT_POSITIVE)
         i += 2
-    popped = pop_first(client, args[2:where], count or 1, args[where].lower() == b"max")
-    if popped is None:
-        return client.resp.null_array
-    return b"*2\r\n" + bulk(popped[0]) + nested_pairs(client.resp, popped[1])
+    return args[numkeys_at + 1 : where], args[where].lower() == b"max", count or 1
+
+
+def mpop_reply(resp, key: bytes, popped: list) -> bytes:
+    """[key, [[member, score], ...]]: ZMPOP's reply, and BZMPOP's."""
+    return b"*2\r\n" + bulk(key) + nested_pairs(resp, popped)
 
 
 # -- ZSCAN and ZRANDMEMBER -------------------------------------------------------------------------
