@@ -10,7 +10,7 @@ import hmac
 import time
 from typing import Any
 
-from .. import REDIS_VERSION, errors
+from .. import REDIS_VERSION, blocking, errors
 from ..errors import CommandError, DBIndexError, NotAnIntegerError, SyntaxErrorReply
 from ..keyspace import parse_int
 from ..resp import OK, PONG, SimpleString, bulk
@@ -266,13 +266,15 @@ def describe(client: Any, current: Any, command_name: str) -> str:
     now = time.time()
     output = len(client.output)
     # NO-EVICT / NO-TOUCH live as plain attributes: Client only gains them once a command sets them.
-    flags = _session_flags(client) + ("e" if getattr(client, "no_evict", False) else "")
+    blocked_in = blocking.blocked_command(client)
+    flags = _session_flags(client, blocked_in is not None)
+    flags += "e" if getattr(client, "no_evict", False) else ""
     flags += "T" if getattr(client, "no_touch", False) else ""
     subscriptions = client.subscriptions
     channels = len(subscriptions.channels) if subscriptions is not None else 0
     patterns = len(subscriptions.patterns) if subscriptions is not None else 0
     multi = len(client.multi.queued) if client.multi is not None else -1
-    last = command_name if client is current else client.last_command
+    last = command_name if client is current else blocked_in or client.last_command
     return (
         f"id={client.id} addr={client.addr} laddr={client.laddr} fd={client.fd} "
         f"name={client.name.decode('utf-8', 'replace')} age={int(now - client.created)} "
@@ -285,10 +287,12 @@ def describe(client: Any, current: Any, command_name: str) -> str:
     )
 
 
-def _session_flags(client: Any) -> str:
-    # Redis's letters, in its order: P while subscribed, x in MULTI, d when a watched key changed.
+def _session_flags(client: Any, blocked: bool) -> str:
+    # Redis's letters, in its order: P while subscribed, x in MULTI, b while blocked, d when a
+    # watched key changed.
     flags = "P" if client.subscriptions is not None else ""
     flags += "x" if client.multi is not None else ""
+    flags += "b" if blocked else ""
     return flags + ("d" if client.watch is not None and client.watch.dirty else "")
 
 

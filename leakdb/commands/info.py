@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .. import REDIS_VERSION, __version__
+from .. import REDIS_VERSION, __version__, blocking
 from ..keyspace import now_ms
 from ..resp import Verbatim
 from .diskerror import storage_failing
@@ -129,7 +129,8 @@ def run_id(server: Any) -> str:
 
 
 def clients_section(server: Any) -> Fields:
-    blocked = sum(1 for client in server.clients.values() if client.suspended)
+    # Only clients waiting in a blocking command: SAVE or DEBUG SLEEP hold a client without blocking it.
+    blocked, in_timeout_table = blocking.blocked_counts(server)
     return [
         ("connected_clients", len(server.clients)),
         ("cluster_connections", 0),
@@ -138,7 +139,7 @@ def clients_section(server: Any) -> Fields:
         ("client_recent_max_output_buffer", 0),
         ("blocked_clients", blocked),
         ("tracking_clients", 0),
-        ("clients_in_timeout_table", 0),
+        ("clients_in_timeout_table", in_timeout_table),
     ]
 
 
