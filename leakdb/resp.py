@@ -311,12 +311,12 @@ class RequestParser:
             raise QueryBufferLimit("query buffer limit reached")
 
     def _feed(self, data: bytes) -> None:
-        if self.inline:
-            self.inline += data
-            return
         if self.held:
             data = self.held + data
             self.held = b""
+        if self.inline:
+            self.inline += data
+            return
         if self.line_start and data[:1] not in b"*$" and not self.reader.has_data():
             # hiredis stands at a request boundary (or between two elements of a request, where
             # only '$' may come): these bytes are an inline request or blank lines.  hiredis
@@ -335,6 +335,9 @@ class RequestParser:
         self.line_start = data[-1:] == b"\n"
         if b"\n\r\n" in data or b"\n\n" in data:
             self._feed_with_blank_lines(data)
+            if self.inline and self.held:  # what was held comes after what went inline
+                self.inline += self.held
+                self.held = b""
         else:
             self.reader.feed(data)
 
