@@ -87,7 +87,7 @@ def still_healthy(server, bystander) -> None:
 # -- strategies ------------------------------------------------------------------------------------------
 
 # Commands whose replies do not depend on stored data, so redis-server must answer the same bytes.
-WORDS = [b"PING", b"ECHO", b"ping", b"echo", b"x", b"", b"\x00", b"\r\n", b'"', b"'", b"$", b"*3"]
+WORDS = [b"PING", b"ECHO", b"ping", b"echo", b"x", b"", b"\x00", b"\r\n", b'"', b"'", b"$", b"x*3"]
 
 
 def frame(args: list[bytes]) -> bytes:
