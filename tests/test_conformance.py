@@ -61,9 +61,7 @@ def command_strategy() -> st.SearchStrategy[list[bytes]]:
     keyspace = st.one_of(
         st.lists(key, min_size=1, max_size=3).map(lambda ks: [b"DEL", *ks]),
         st.lists(key, min_size=1, max_size=3).map(lambda ks: [b"EXISTS", *ks]),
-        c(st.sampled_from([b"TYPE", b"PERSIST"]), key).map(
-            lambda t: [*t[0].split(), t[1]]
-        ),
+        c(st.sampled_from([b"TYPE", b"PERSIST"]), key).map(list),
         c(st.sampled_from([b"TTL", b"PTTL"]), key).map(list),
         c(
             st.sampled_from([b"EXPIRE", b"PEXPIRE"]),

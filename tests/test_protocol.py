@@ -90,6 +90,5 @@ def test_auth_applies_to_the_requests_pipelined_after_it(start_leakdb):
         sock.sendall(payload)
         replies = read_replies(sock, 5)
     assert replies == (
-        b"-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n+RESET\r\n"
-        b"-NOAUTH Authentication required.\r\n"
+        b"-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n+RESET\r\n-NOAUTH Authentication required.\r\n"
     )
