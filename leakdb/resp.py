@@ -29,6 +29,10 @@ DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024
 DEFAULT_MAX_MULTIBULK_LEN = 2**31 - 1  # Redis 7.0 refuses a multibulk count above INT_MAX
 DEFAULT_QUERY_BUFFER_LIMIT = 1024 * 1024 * 1024
 # The end of a read that may be the start of a header line whose number is still to come.
+# One translated copy of a read answers two questions with a find() each: digits read as '0' and '*'
+# as '$' show a header with a long length ("$000000000"); '\r' read as '\n' shows a blank line as
+# three newlines in a row (a line end is two).
+_SHAPE = bytes.maketrans(b"0123456789*\r", b"0000000000$\n")
 _PARTIAL_HEADER = re.compile(rb"[*$][0-9]{0,20}\r?\Z")
 
 
@@ -298,16 +302,20 @@ class RequestParser:
         self.max_multibulk_len = max_multibulk_len
         self.query_buffer_limit = query_buffer_limit
         # hiredis keeps a declared length without checking it against ours, so each read is scanned
-        # (in C, by this pattern) for headers with enough digits to pass a limit; only those are
-        # looked at closely.  A header split between reads is held back until its line is complete.
+        # for headers with enough digits to pass a limit; only those are looked at closely.  The shape
+        # of such a header is looked for first (two passes in C, several times faster than the regex,
+        # which runs only when the shape is found).  A header split between reads is held back until
+        # its line is complete.
         digits = len(str(min(max_bulk_len, max_multibulk_len)))
         self._long_header = re.compile(rb"[*$]([0-9]{%d,})\r\n" % digits)
+        self._long_shape = b"$" + b"0" * digits
         self.held = b""
 
     def feed(self, data: bytes) -> None:
         """Take the bytes of one read; raises QueryBufferLimit when too much is left unparsed."""
         self._feed(data)
-        if self.query_buffer_limit and self.pending() > self.query_buffer_limit:
+        limit = self.query_buffer_limit
+        if limit and (self.inline or self.held or self.reader.has_data()) and self.pending() > limit:
             raise QueryBufferLimit("query buffer limit reached")
 
     def _feed(self, data: bytes) -> None:
@@ -324,16 +332,19 @@ class RequestParser:
             # means a boundary when the last byte fed ended a line.
             self.inline += data
             return
-        partial = _PARTIAL_HEADER.search(data, max(0, len(data) - 23))
+        # A header cut short can only end a read that does not end a line.
+        partial = None if data[-1:] == b"\n" else _PARTIAL_HEADER.search(data, max(0, len(data) - 23))
         if partial is not None:
             self.held = data[partial.start() :]
             data = data[: partial.start()]
             if not data:
                 return
-        if self._long_header.search(data) is not None:
+        shape = data.translate(_SHAPE)
+        if shape.find(self._long_shape) >= 0 and self._long_header.search(data):
             data = self._check_headers(data)
+            shape = data.translate(_SHAPE)
         self.line_start = data[-1:] == b"\n"
-        if b"\n\r\n" in data or b"\n\n" in data:
+        if shape.find(b"\n\n\n") >= 0 or data[:1] == b"\n":
             self._feed_with_blank_lines(data)
             if self.inline and self.held:  # what was held comes after what went inline
                 self.inline += self.held

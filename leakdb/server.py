@@ -56,6 +56,43 @@ class Stats:
 class Client:
     """One connection: its socket, parser, output buffer and session state (db, protocol, auth)."""
 
+    # Slots: every command reads several of these, and slot access is the cheapest there is.
+    __slots__ = (
+        "__weakref__",
+        "_read_watcher",
+        "_reading",
+        "_write_watcher",
+        "addr",
+        "close_after_reply",
+        "closed",
+        "created",
+        "db",
+        "db_index",
+        "dispatch",
+        "fd",
+        "id",
+        "in_exec",
+        "laddr",
+        "last_active",
+        "last_command",
+        "lib_name",
+        "lib_ver",
+        "multi",
+        "name",
+        "no_evict",
+        "no_touch",
+        "output",
+        "over_soft_limit_since",
+        "parser",
+        "resp",
+        "server",
+        "sock",
+        "subscriptions",
+        "suspended",
+        "watch",
+        "write_through",
+    )
+
     def __init__(self, server: Server, sock: socket.socket, address: Any) -> None:
         self.server = server
         self.sock = sock
@@ -83,6 +120,8 @@ class Client:
         self.in_exec = False
         self.watch = None
         self.subscriptions = None
+        self.no_evict = False
+        self.no_touch = False
         self.created = time.time()
         self.last_active = time.monotonic()
         self.last_command = "NULL"
