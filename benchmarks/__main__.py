@@ -1,8 +1,9 @@
 """``python -m benchmarks [--quick] [--out DIR] [--publish]``: run the suite and write its report.
 
 ``--quick`` (about a minute) is the before/after check for a hot-path change: one round over the wire
-and a smaller in-process run, no scale experiments.  ``--publish`` also copies the report and the
-throughput chart to ``benchmarks/RESULTS.md`` and ``benchmarks/throughput.png``, the copies README shows.
+(strings, then the data types) and a smaller in-process run, no scale experiments.  ``--publish`` also
+copies the report and the throughput chart to ``benchmarks/RESULTS.md`` and ``benchmarks/throughput.png``,
+the copies README shows.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import charts, inprocess, machine, report, scale, targets, wire
+from . import charts, datatypes, inprocess, machine, report, scale, targets, wire
 from .common import Results, progress
 from .servers import REDIS, REDIS_AOF, ServerPool, leakdb_spec
 
@@ -70,6 +71,7 @@ def over_the_wire(pool: ServerPool, results: Results, plan: Plan) -> None:
 def run(plan: Plan, results: Results, workdir: Path) -> None:
     with ServerPool(workdir / "servers") as pool:
         over_the_wire(pool, results, plan)
+        datatypes.measure(pool, results, plan.rounds, plan.seconds_per_test)
         inprocess.measure(results, workdir, plan.inprocess_keys, plan.rounds)
         if plan.scale:
             scale.measure(pool, workdir, results, plan.rounds, plan.seconds_per_test)

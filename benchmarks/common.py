@@ -23,7 +23,7 @@ def progress(message: str) -> None:
 class Measurement:
     """One number the suite measured (a median over rounds where there were several)."""
 
-    section: str  # wire, inprocess, clients, dataset, memory, load, restart
+    section: str  # wire, types, inprocess, clients, dataset, memory, load, restart
     contender: str
     test: str
     metric: str  # rps, p50_ms, p99_ms, ops_per_s, seconds, rss_mb

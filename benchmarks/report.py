@@ -6,7 +6,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import targets
+from . import datatypes, targets
 from .common import Measurement, Results
 
 WIRE_TESTS = ("SET", "GET", "INCR", "MSET", "MGET", "PING_MBULK")
@@ -38,6 +38,13 @@ def targets_section(results: Results) -> list[str]:
     return ["", "## Targets", "", *_table(["target", "ratio", "needs", "result"], rows)]
 
 
+def _rps_with_ratio(results: Results, section: str, contender: str, test: str, pipeline: int) -> str:
+    """Requests/s, and in brackets the ratio to redis-server at the same pipeline depth."""
+    rps = results.find(section, contender, test, "rps", pipeline=pipeline)
+    redis = results.find(section, targets.REDIS, test, "rps", pipeline=pipeline)
+    return _number(rps) + (f" ({rps / redis:.2f}x)" if rps and redis else "")
+
+
 def wire_section(results: Results) -> list[str]:
     items = results.section("wire")
     lines = ["", "## Over the wire (redis-benchmark -c 50, 10k-key keyspace, 32-byte values)", ""]
@@ -47,13 +54,9 @@ def wire_section(results: Results) -> list[str]:
     for pipeline in sorted({m.pipeline for m in items}):
         rows, latency = [], []
         for contender in _ordered(items):
-            cells = [contender]
-            for test in WIRE_TESTS:
-                rps = results.find("wire", contender, test, "rps", pipeline=pipeline)
-                redis = results.find("wire", targets.REDIS, test, "rps", pipeline=pipeline)
-                ratio = f" ({rps / redis:.2f}x)" if rps and redis else ""
-                cells.append(_number(rps) + ratio)
-            rows.append(cells)
+            rows.append(
+                [contender] + [_rps_with_ratio(results, "wire", contender, t, pipeline) for t in WIRE_TESTS]
+            )
             latency.append(
                 [contender]
                 + [
@@ -65,6 +68,29 @@ def wire_section(results: Results) -> list[str]:
         lines += ["", f"### Pipeline {pipeline}", "", *_table(["contender", *WIRE_TESTS], rows), ""]
         lines += _table(["contender", "SET p50 ms", "SET p99 ms", "GET p50 ms", "GET p99 ms"], latency)
     return lines
+
+
+def types_section(results: Results) -> list[str]:
+    """One table: each data-type command on leakdb memory and redis-server, at each pipeline depth."""
+    items = results.section(datatypes.SECTION)
+    lines = [
+        "",
+        "## Data types over the wire (redis-benchmark -c 50, 10k-member keyspace, 32-byte values)",
+        "",
+    ]
+    if not items:
+        return [*lines, "Not measured (the run stopped before this section)."]
+    lines.append(
+        "Requests/s, median over rounds, ratio to redis-server in brackets. LPUSH then LPOP one list; "
+        "HSET, SADD and ZADD random members; ZRANGE the first 10 members of the sorted set ZADD filled."
+    )
+    rows = [
+        [str(pipeline), contender]
+        + [_rps_with_ratio(results, datatypes.SECTION, contender, test, pipeline) for test in datatypes.TESTS]
+        for pipeline in sorted({m.pipeline for m in items})
+        for contender in _ordered(items)
+    ]
+    return [*lines, "", *_table(["-P", "contender", *datatypes.TESTS], rows)]
 
 
 def _inprocess_row(results: Results, contender: str, size: int) -> list[str]:
@@ -127,7 +153,8 @@ def scale_section(results: Results) -> list[str]:
 
 def markdown(results: Results, machine: dict[str, str], command: str) -> str:
     lines = machine_section(machine, command) + targets_section(results)
-    lines += wire_section(results) + inprocess_section(results) + scale_section(results)
+    lines += wire_section(results) + types_section(results)
+    lines += inprocess_section(results) + scale_section(results)
     if results.notes:
         lines += ["", "## Notes", "", *[f"- {note}" for note in results.notes]]
     return "\n".join(lines) + "\n"

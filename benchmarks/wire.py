@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .common import Measurement, median, progress, run
@@ -33,6 +33,10 @@ class Load:
     keyspace: int = KEYSPACE
     seconds_per_test: float = 1.0
     tests: str = "all"  # or redis-benchmark -t names, e.g. "set,get"
+
+
+# One contender's tests at one load: (server, load, requests per test) -> {test: {metric: value}}.
+Measure = Callable[[RunningServer, Load, int], dict[str, dict[str, float]]]
 
 
 def parse_csv(text: str) -> dict[str, dict[str, float]]:
@@ -83,9 +87,16 @@ def measure(server: RunningServer, load: Load, requests: int) -> dict[str, dict[
 
 
 def compare(
-    servers: Sequence[RunningServer], loads: Sequence[Load], rounds: int, section: str = "wire"
+    servers: Sequence[RunningServer],
+    loads: Sequence[Load],
+    rounds: int,
+    section: str = "wire",
+    measure_with: Measure = measure,
 ) -> list[Measurement]:
-    """Run every load on every server, alternating servers within each round; medians over rounds."""
+    """Run every load on every server, alternating servers within each round; medians over rounds.
+
+    `measure_with` runs the tests; requests per test are sized once per server and load by SET's rate.
+    """
     samples: dict[tuple[str, Load, str, str], list[float]] = defaultdict(list)
     sizes: dict[tuple[str, Load], int] = {}
     for round_number in range(1, rounds + 1):
@@ -98,7 +109,7 @@ def compare(
                 key = (server.spec.name, load)
                 if key not in sizes:
                     sizes[key] = calibrate(server, load)
-                for test, metrics in measure(server, load, sizes[key]).items():
+                for test, metrics in measure_with(server, load, sizes[key]).items():
                     for metric, value in metrics.items():
                         samples[(server.spec.name, load, test, metric)].append(value)
     return [
