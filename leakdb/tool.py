@@ -58,12 +58,17 @@ JSON lines: one object per key, {"db": 0, "key": "k", "type": "string", "value":
 "ttl_ms": null}.  Keys and values that are valid UTF-8 are written as text (NUL, CR and LF
 are JSON escapes); anything else goes in "key_b64" / "value_b64" instead, as base64.  A hash,
 list or set has a list of strings as its value (a hash: field, value, field, value...).
+A zset ("type": "zset") has a list of [member, score] pairs in ascending order, e.g.
+"value": [["a", 1.5], ["b", "inf"]]: members are text, or all base64 under "value_b64";
+a score is a JSON number that reads back as the exact double (-0.0 included), or the
+string "inf" / "-inf", since JSON numbers cannot be infinite.  NaN is refused.
 ttl_ms is the time left to live in milliseconds when exported, or null.
 """
 RESP_FORMAT = """\
 RESP: the commands that recreate the data in any Redis, ready for 'redis-cli --pipe':
-SELECT before the first key of each database, SET / HSET / RPUSH / SADD per key, and
-PEXPIREAT with the absolute deadline for keys that expire.
+SELECT before the first key of each database, SET / HSET / RPUSH / SADD / ZADD per key, and
+PEXPIREAT with the absolute deadline for keys that expire.  ZADD scores are written exactly
+(Python's repr of the double: 0.1, 1e-300, -0.0, inf, -inf).
 """
 
 
@@ -433,7 +438,9 @@ COMMANDS: dict[str, tuple[Handler, str, str, Callable[[argparse.ArgumentParser],
         cmd_get,
         "print the value of one key",
         "A string is written as its exact bytes (a newline is added only on a terminal); a hash,\n"
-        "list or set as one member per line.  A missing or expired key exits with status 1.",
+        "list or set as one member per line (a hash: field, value, ...); a zset as ZRANGE ...\n"
+        "WITHSCORES shows it: member, score, ... in ascending order, scores exact (repr of the\n"
+        "double).  A missing or expired key exits with status 1.",
         _get_arguments,
     ),
     "keys": (
@@ -459,7 +466,10 @@ COMMANDS: dict[str, tuple[Handler, str, str, Callable[[argparse.ArgumentParser],
         + JSON_FORMAT
         + "\n"
         + RESP_FORMAT
-        + "RESP import also accepts SET with EX/PX/EXAT/PXAT, EXPIRE, PEXPIRE and EXPIREAT.",
+        + "RESP import also accepts SET with EX/PX/EXAT/PXAT, EXPIRE, PEXPIRE and EXPIREAT; ZADD\n"
+        "takes score/member pairs (no NX, XX, GT, LT, CH or INCR) with scores read as Redis reads\n"
+        "them.  A zset is stored as Redis loads a whole one: a set small enough for the listpack\n"
+        "encoding (128 members of 64 bytes or less) keeps a score of -0 as 0, as Redis does.",
         _import_arguments,
     ),
     "convert": (

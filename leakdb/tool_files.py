@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dbm
 import json
+import math
 import os
 import sqlite3
 from abc import ABC, abstractmethod
@@ -19,6 +20,7 @@ from typing import Any
 from .errors import StorageError
 from .keyspace import DEFAULT_DATABASES
 from .persistence.base import APPLICATION, FORMAT_VERSION, deserialize, known_type
+from .persistence.containers import unpack_scored
 from .persistence.shelve import META_KEY, SUFFIXES, decode_record
 from .persistence.sqlite import SQLITE_MAGIC, connect_readonly
 
@@ -64,6 +66,21 @@ def entry_problem(entry: Entry, databases: int = DEFAULT_DATABASES) -> str | Non
         entry.value()
     except (StorageError, ValueError) as error:
         return f"{entry.type_name} value does not decode: {error}"
+    if entry.type_name == "zset":
+        return _zset_problem(entry.blob)
+    return None
+
+
+def _zset_problem(blob: bytes) -> str | None:
+    # Loading keeps the last of a repeated member and would order a NaN score arbitrarily; LeakDB
+    # never writes either, so both are damage.
+    seen: set[bytes] = set()
+    for member, score in unpack_scored(blob):
+        if math.isnan(score):
+            return f"zset member {member!r} has a NaN score"
+        if member in seen:
+            return f"zset member {member!r} is stored twice"
+        seen.add(member)
     return None
 
 

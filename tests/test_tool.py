@@ -9,6 +9,7 @@ from __future__ import annotations
 import dbm
 import hashlib
 import json
+import math
 import os
 import pty
 import sqlite3
@@ -23,7 +24,9 @@ from conftest import require
 from leakdb import PersistentStorage
 from leakdb.keyspace import SET, Change, now_ms
 from leakdb.persistence import SQLiteBackend
+from leakdb.persistence.containers import pack_scored
 from leakdb.persistence.shelve import SUFFIXES
+from leakdb.zset import ZSet
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite", "shelve"]
@@ -318,6 +321,8 @@ def test_import_text_with_control_characters_and_stdin(tmp_path):
         ),
         (b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$5\r\nx\r\ny\r\n", 7, "truncated"),
         (b"*2\r\n$9\r\nPEXPIREAT\r\n$1\r\na\r\n", 1, "takes a key and an integer"),
+        (b'{"key": "z", "type": "zset", "value": [["a", "nan"]]}\n', 1, "the only strings are 'inf'"),
+        (b"*4\r\n$4\r\nZADD\r\n$1\r\nz\r\n$3\r\nnan\r\n$1\r\na\r\n", 1, "not a valid float"),
     ],
 )
 def test_bad_import_line_aborts_and_leaves_file_unchanged(tmp_path, source, line, message):
@@ -378,6 +383,170 @@ def test_resp_export_replays_into_redis(tmp_path, store, backend, redis_server):
     assert client.dbsize() == sum(1 for db, _ in expected if db == 0)
     client.flushall()
     client.close()
+
+
+# -- sorted sets -------------------------------------------------------------------------------------------
+
+LONG_MEMBER = b"m" * 80  # longer than a listpack member: the set is a skiplist, in LeakDB and Redis alike
+ZSETS = {
+    # A listpack-sized set (where Redis and LeakDB keep -0 as 0) with a binary member: value_b64.
+    (0, b"board"): [(b"\xffbin\r\n\x00", -math.inf), (b"tiny", 1e-300), (b"tenth", 0.1), (b"top", math.inf)],
+    # A skiplist set, where -0.0 keeps its sign; text members: value.
+    (0, b"wide"): [
+        (LONG_MEMBER, -math.inf),
+        (b"neg-zero", -0.0),
+        (b"zero", 0.0),
+        (b"big", 1.7976931348623157e308),
+    ],
+    (2, BINARY_KEY): [(b"a", 1.0), (b"b", 2.5)],
+}
+
+
+def exact(zset: ZSet) -> list[tuple[bytes, str]]:
+    """(member, repr of score) in ZRANGE order: equality that tells -0.0 from 0.0."""
+    return [(member, repr(score)) for score, member in zset.index]
+
+
+def make_zset_store(path: Path, backend: str) -> Path:
+    storage = PersistentStorage(path, backend=backend)
+    for (db, key), pairs in ZSETS.items():
+        deadline = now_ms() + 100_000 if db == 2 else None
+        storage.keyspace[db].set(key, ZSet.from_pairs(pairs), deadline)
+    storage.keyspace[0].set(b"plain", b"string")
+    storage.close()
+    return path
+
+
+def zset_contents(path: Path, backend: str) -> dict[tuple[int, bytes], list[tuple[bytes, str]]]:
+    return {
+        name: exact(value) for name, (value, _) in contents(path, backend).items() if isinstance(value, ZSet)
+    }
+
+
+EXPECTED_ZSETS = {name: exact(ZSet.from_pairs(pairs)) for name, pairs in ZSETS.items()}
+
+
+@pytest.fixture
+def zset_store(tmp_path, backend) -> Path:
+    return make_zset_store(tmp_path / "zsets.db", backend)
+
+
+def test_zset_json_representation(tmp_path):
+    zset_store = make_zset_store(tmp_path / "zsets.db", "sqlite")  # the export is the same for both
+    lines = [json.loads(line) for line in run("export", zset_store).stdout.splitlines()]
+    by_key = {line.get("key") or line.get("key_b64"): line for line in lines}
+    assert by_key["board"]["value_b64"] == [
+        ["/2Jpbg0KAA==", "-inf"],
+        ["dGlueQ==", 1e-300],
+        ["dGVudGg=", 0.1],
+        ["dG9w", "inf"],
+    ]
+    wide = by_key["wide"]
+    assert wide["type"] == "zset" and wide["ttl_ms"] is None
+    assert wide["value"] == [
+        [LONG_MEMBER.decode(), "-inf"],
+        ["neg-zero", -0.0],
+        ["zero", 0.0],
+        ["big", 1.7976931348623157e308],
+    ]
+    assert math.copysign(1, wide["value"][1][1]) == -1
+    assert 98_000 < by_key["Y2Fm6ToNCgBrZXk="]["ttl_ms"] <= 100_000
+
+
+@pytest.mark.parametrize("fmt", ["json", "resp"])
+def test_zset_export_import_round_trip_is_exact(tmp_path, zset_store, backend, fmt):
+    assert zset_contents(zset_store, backend) == EXPECTED_ZSETS
+    other = "shelve" if backend == "sqlite" else "sqlite"
+    exported = tmp_path / f"export.{fmt}"
+    assert run("export", zset_store, "--format", fmt, "-o", exported).returncode == 0
+    target = tmp_path / "copy.db"
+    result = run("import", target, exported, "--backend", other)
+    assert result.returncode == 0, result.stderr
+    assert zset_contents(target, other) == EXPECTED_ZSETS
+    assert contents(target, other)[0, b"plain"] == (b"string", None)
+    again = run("export", target, "--format", fmt).stdout
+    if fmt == "resp":  # absolute deadlines: the same bytes
+        assert again == exported.read_bytes()
+    else:  # relative TTLs shrink as time passes
+        assert without_ttl(again) == without_ttl(exported.read_bytes())
+
+
+def without_ttl(export: bytes) -> list[dict]:
+    return [{**json.loads(line), "ttl_ms": None} for line in export.splitlines()]
+
+
+def test_zset_resp_export_replays_into_redis(tmp_path, redis_server):
+    zset_store = make_zset_store(tmp_path / "zsets.db", "sqlite")  # the export is the same for both
+    redis_cli = require("redis-cli")
+    client = redis_server.client()
+    client.flushall()
+    exported = run("export", zset_store, "--format", "resp").stdout
+    replay = subprocess.run(
+        [redis_cli, "-p", str(redis_server.port), "--pipe"], input=exported, capture_output=True, timeout=30
+    )
+    assert replay.returncode == 0 and b"errors: 0" in replay.stdout, replay.stdout + replay.stderr
+    for (db, key), expected in EXPECTED_ZSETS.items():
+        client.execute_command("SELECT", db)
+        pairs = client.zrange(key, 0, -1, withscores=True, score_cast_func=float)
+        assert [(member, repr(score)) for member, score in pairs] == expected
+    client.execute_command("SELECT", 2)
+    assert 98_000 < client.pttl(BINARY_KEY) <= 100_000
+    client.flushall()
+    client.close()
+
+
+def test_zset_convert_round_trip(tmp_path, zset_store, backend):
+    other = "shelve" if backend == "sqlite" else "sqlite"
+    there, back = tmp_path / "there.db", tmp_path / "back.db"
+    assert run("convert", zset_store, there, "--backend", other).returncode == 0
+    assert zset_contents(there, other) == EXPECTED_ZSETS
+    assert run("convert", there, back, "--backend", backend).returncode == 0
+    assert zset_contents(back, backend) == EXPECTED_ZSETS
+
+
+def test_zset_get_info_check(tmp_path):
+    zset_store = make_zset_store(tmp_path / "zsets.db", "sqlite")  # the export is the same for both
+    assert run("get", zset_store, "wide").stdout == (
+        LONG_MEMBER + b"\n-inf\nneg-zero\n-0.0\nzero\n0.0\nbig\n1.7976931348623157e+308\n"
+    )
+    record = json.loads(run("get", zset_store, "board", "--json").stdout)
+    assert record["type"] == "zset" and record["value_b64"][0] == ["/2Jpbg0KAA==", "-inf"]
+    report = json.loads(run("info", zset_store, "--json").stdout)
+    assert report["databases"]["0"]["types"] == {"string": 1, "zset": 2}
+    assert b"sound" in run("check", zset_store).stdout
+
+
+def test_check_reports_damaged_zset(tmp_path):
+    path = make_zset_store(tmp_path / "bad.db", "sqlite")
+    with sqlite3.connect(path) as connection:
+        for key, blob in [
+            (b"board", pack_scored([(b"a", math.nan)])),
+            (b"wide", pack_scored([(b"a", 1.0), (b"a", 2.0)])),
+        ]:
+            connection.execute("UPDATE keys SET value = ? WHERE key = ?", (blob, key))
+    connection.close()
+    report = run("check", path).stdout.decode()
+    assert "db 0 key b'board': zset member b'a' has a NaN score" in report
+    assert "db 0 key b'wide': zset member b'a' is stored twice" in report
+
+
+def test_zset_import_by_hand(tmp_path):
+    # JSON: integer scores, "+inf", a later pair of the same member wins.  RESP: two ZADDs merge,
+    # scores read as Redis reads them (any case of inf, hexadecimal floats).
+    json_source = (
+        b'{"key": "j", "type": "zset", "value": [["a", 3], ["b", "+inf"], ["c", -2.5e-5], ["a", 1]]}\n'
+    )
+    resp_source = (
+        b"*4\r\n$4\r\nZADD\r\n$1\r\nr\r\n$4\r\n-INF\r\n$1\r\nx\r\n"
+        b"*6\r\n$4\r\nzadd\r\n$1\r\nr\r\n$6\r\n0x1p-2\r\n$1\r\ny\r\n$1\r\n7\r\n$1\r\nx\r\n"
+    )
+    target = tmp_path / "new.db"
+    assert run("import", target, "-", stdin=json_source).returncode == 0
+    assert run("import", target, "-", stdin=resp_source).returncode == 0
+    assert zset_contents(target, "sqlite") == {
+        (0, b"j"): [(b"c", "-2.5e-05"), (b"a", "1.0"), (b"b", "inf")],
+        (0, b"r"): [(b"y", "0.25"), (b"x", "7.0")],
+    }
 
 
 # -- convert -----------------------------------------------------------------------------------------------
