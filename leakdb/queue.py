@@ -138,6 +138,7 @@ class WriteQueue:
         self._failures = 0
         self._retry_at = 0.0
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._timer: threading.Thread | None = None
         self.flushes = 0
         self.flush_errors = 0
@@ -173,6 +174,16 @@ class WriteQueue:
             return  # a worker writing to the storage during a flush; the next flush takes it
         if time.monotonic() < self._retry_at:
             return  # backing off after a failure: the queue grows past maxsize, nothing is dropped
+        if self._timer is not None:
+            # The flush thread writes the batch while the writer goes on (a server's event loop is
+            # not held up by the file).  A writer that outruns it waits: with a flush already in
+            # flight, or twice maxsize pending, the writer flushes itself, which bounds what a
+            # crash can lose to about two batches.
+            in_flight = self._flush_lock.locked()
+            if not in_flight and len(self._pending) < 2 * self.maxsize:
+                if not self._wake.is_set():
+                    self._wake.set()
+                return
         with self._flush_lock:
             if len(self._pending) >= self.maxsize:
                 self._flush_once()
@@ -267,9 +278,15 @@ class WriteQueue:
             raise ValueError("flush_interval must be positive")
         queue_ref = weakref.ref(self)
         stop = self._stop
+        wake = self._wake
 
         def tick() -> None:
-            while not stop.wait(interval):
+            # Runs every `interval` seconds, and at once when a writer reaches maxsize.
+            while True:
+                wake.wait(interval)
+                if stop.is_set():
+                    return
+                wake.clear()
                 queue = queue_ref()
                 if queue is None:
                     return
@@ -284,6 +301,7 @@ class WriteQueue:
 
     def stop_timer(self) -> None:
         self._stop.set()
+        self._wake.set()
         timer = self._timer
         if timer is not None and timer is not threading.current_thread():
             timer.join()
