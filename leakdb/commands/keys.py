@@ -21,6 +21,7 @@ from ..errors import CommandError, NoSuchKeyError, NotAnIntegerError, SyntaxErro
 from ..glob import compile_glob
 from ..keyspace import INT64_MAX, INT64_MIN, TYPE_NAMES, Database, now_ms, parse_int
 from ..resp import EMPTY_ARRAY, OK, ONE, ZERO, bulk, bulk_array
+from ..stream import Stream
 from ..zset import ZSet
 from .registry import command, dispatch_sub, subcommand
 
@@ -390,6 +391,7 @@ _COPIERS: dict[type, Callable[[Any], Any]] = {
     deque: deque.copy,
     set: set.copy,
     ZSet: ZSet.copy,
+    Stream: Stream.copy,
 }
 
 
@@ -514,6 +516,7 @@ ENCODINGS: dict[type, Callable[[Any], str]] = {
     deque: lambda value: "quicklist",
     set: set_encoding,
     ZSet: lambda value: "listpack" if value.compact else "skiplist",
+    Stream: lambda value: "stream",
 }
 
 _OBJECT_HELP = [

@@ -22,7 +22,7 @@ APPLICATION = "leakdb"
 Record = tuple[int, bytes, Any, "int | None"]  # (db, key, value, expire_at_ms)
 
 # Engine value type -> (stored type name, to-bytes function); stored type name -> from-bytes function.
-# Hashes, lists and sets are registered below; sorted sets register with their own type.
+# Hashes, lists and sets are registered below; sorted sets and streams register with their own types.
 _SERIALIZERS: dict[type, tuple[str, Callable[[Any], bytes]]] = {bytes: ("string", bytes)}
 _DESERIALIZERS: dict[str, Callable[[bytes], Any]] = {"string": bytes}
 
@@ -39,9 +39,10 @@ def _register_containers() -> None:
     register_type(dict, "hash", containers.dump_hash, containers.load_hash)
     register_type(deque, "list", containers.dump_list, containers.load_list)
     register_type(set, "set", containers.dump_set, containers.load_set)
-    # Sorted sets register themselves when leakdb.zset is imported; importing it here means any
-    # program that can load a file can load its sorted sets, with or without the command table.
-    from .. import zset  # noqa: F401
+    # Sorted sets and streams register themselves when leakdb.zset and leakdb.stream are imported;
+    # importing them here means any program that can load a file can load them, with or without the
+    # command table.
+    from .. import stream, zset  # noqa: F401
 
 
 _register_containers()
