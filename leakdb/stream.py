@@ -258,7 +258,8 @@ def dump_stream(stream: Stream) -> bytes:
 
 def load_stream(blob: bytes) -> Stream:
     parts = list(unpack_items(blob))
-    if not parts or len(parts) % 2 == 0 or any(len(part) != _ID_BYTES for part in parts[0::2]):
+    ids = [parts[0], *parts[1::2]] if parts else []
+    if len(parts) % 2 == 0 or any(len(part) != _ID_BYTES for part in ids):
         raise StorageError("stored stream is malformed")
     last_id = int.from_bytes(parts[0], "big")
     items = []

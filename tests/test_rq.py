@@ -3,9 +3,8 @@
 
 What the worker executed is read from a list the jobs themselves append to (``tests/rq_jobs.py``).
 RQ's own bookkeeping (statuses, return values, the failed registry, dependencies, retries) is checked
-separately: RQ stores each job's result with XADD and reads it back with XREVRANGE, and LeakDB has no
-stream commands yet, so that test is an expected failure that names the missing commands and turns
-into an error (strict xfail) once they exist.
+separately: RQ stores each job's result with XADD (``MAXLEN ~ 10``) and reads it back with XREVRANGE,
+and the test names any command the worker sent that LeakDB refused as unknown.
 """
 
 from __future__ import annotations
@@ -69,10 +68,6 @@ def test_burst_worker_runs_every_enqueued_job(rq_server):
     assert queue.count == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LeakDB has no streams: RQ saves every job's result with XADD and reads it with XREVRANGE",
-)
 def test_results_failures_dependencies_and_retries(rq_server):
     queue = rq.Queue("default", connection=rq_server)
     sums = [queue.enqueue("rq_jobs.add", n, n) for n in range(3)]
