@@ -105,9 +105,7 @@ def crash_loop(start_leakdb, tmp_path: Path, flags: list[str], check) -> tuple[i
 # -- SIGKILL under load ----------------------------------------------------------------------------------
 
 
-# sqlite only: the shelve backend (dbm.dumb here) rewrites its whole index file on every sync, and a
-# SIGKILL during that rewrite loses writes acknowledged earlier; its docstring says to prefer sqlite.
-@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("backend", ["sqlite", "shelve"])
 def test_write_through_keeps_every_acknowledged_write_after_sigkill(start_leakdb, tmp_path, backend):
     def check(found: list[bool], writer: Writer, where: str) -> None:
         missing = [n for n in writer.acknowledged if not found[n]]

@@ -1,8 +1,11 @@
 """The ``shelve`` backend: the original LeakDB's file family, the standard library's dbm.
 
-Records are written through :mod:`dbm` directly rather than through :mod:`shelve`, so opening a file
-never unpickles (runs) anything from it.  dbm has no transactions: a batch is written and then synced,
-and a crash in the middle of a batch can leave part of it applied.  Prefer ``sqlite`` for durability.
+Stores are dbm.dumb's ``NAME.dat`` + ``NAME.dir`` pair (what ``dbm.open`` creates where no gdbm or ndbm
+is built in, and what every Python reads), written by :mod:`.dumbdbm` so that a SIGKILL never loses a
+batch :meth:`ShelveBackend.apply` has returned from, and a batch is on disk whole or not at all.
+A gdbm or ndbm store made on another machine is still opened, through :mod:`dbm` as before, with only
+that library's own crash safety.  Records are written through dbm directly rather than through
+:mod:`shelve`, so opening a file never unpickles (runs) anything from it.
 """
 
 from __future__ import annotations
@@ -11,16 +14,27 @@ import dbm
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import StorageError
 from ..keyspace import DELETE, EXPIRE, FLUSHDB, SET, SWAPDB, Change
 from .base import APPLICATION, FORMAT_VERSION, Backend, Record, deserialize, serialize
+from .dumbdbm import BLOCK, DumbStore
 
 META_KEY = b"\x00leakdb"  # data keys start with a database number, so they never collide with it
 # Files a dbm implementation may create for one store, depending on which one the platform has.
 SUFFIXES = ("", ".db", ".dat", ".dir", ".pag")
+DUMB = "dbm.dumb"
+HEADER_START = json.dumps({"application": APPLICATION})[:-1].encode()  # how our header value begins
+
+
+def _header() -> bytes:
+    return json.dumps({"application": APPLICATION, "format_version": FORMAT_VERSION}).encode()
+
+
+def _nothing() -> None:
+    pass
 
 
 class ShelveBackend(Backend):
@@ -29,27 +43,48 @@ class ShelveBackend(Backend):
     def __init__(self, filename: str) -> None:
         super().__init__(filename)
         self._dbm: Any = None
+        self._commit: Callable[[], None] = _nothing
+        self._rollback: Callable[[], None] = _nothing
         self._loaded: list[Record] = []
         self._lock = threading.Lock()
 
     def open(self) -> None:
+        kind = self._kind()
+        if kind == DUMB:
+            store = self._open_dumb()
+        elif kind is None:
+            store = self._create_dumb()
+        else:
+            store = self._open_other(kind)
+        self._dbm = store
+        if isinstance(store, DumbStore):
+            self._commit, self._rollback = store.commit, store.rollback
+        else:
+            self._commit = getattr(store, "sync", _nothing)
+
+    def _kind(self) -> str | None:
+        """The dbm module of the store at filename, or None when there is none yet."""
         kind = dbm.whichdb(self.filename)
-        if kind == "" and self._plain_file_empty():
-            kind = None  # an empty file is a new store
-        if kind == "":
+        if kind not in (None, "", DUMB):
+            return kind  # gdbm or ndbm, made where Python has them
+        if kind == DUMB or self._has_dumb_files():
+            return DUMB
+        if kind == "" and not self._plain_file_empty():
             raise StorageError(f"{self.filename} is not a LeakDB file (not a dbm database)")
-        if kind is not None:
-            self._loaded = self._validate()
+        return None  # nothing there, or an empty file: a new store
+
+    def _has_dumb_files(self) -> bool:
+        """Whether a dbm.dumb store is there, even one whose index a crash left as .bak only.  A .dat
+        alone holding at most our header is a store whose creation was interrupted: not a store."""
+        base = self.filename
+        if os.path.exists(base + ".dir") or os.path.exists(base + ".bak"):
+            return True
         try:
-            # "n" for a new store: dbm.open("c") refuses an existing empty file it cannot identify.
-            flag = "n" if kind is None else "w"
-            self._dbm = dbm.open(self.filename, flag)  # noqa: SIM115 (kept open until close())
-            if kind is None:
-                meta = {"application": APPLICATION, "format_version": FORMAT_VERSION}
-                self._dbm[META_KEY] = json.dumps(meta).encode()
-                self._sync()
-        except Exception as error:
-            raise StorageError(f"{self.filename}: cannot open for writing: {error}") from error
+            with open(base + ".dat", "rb") as handle:
+                start = handle.read(BLOCK + 1)
+        except FileNotFoundError:
+            return False
+        return len(start) > BLOCK or not (start == b"" or start.startswith(HEADER_START))
 
     def _plain_file_empty(self) -> bool:
         try:
@@ -57,40 +92,42 @@ class ShelveBackend(Backend):
         except OSError:
             return False
 
-    def _validate(self) -> list[Record]:
-        """Read the whole store read-only; refuse foreign, damaged or newer files untouched."""
+    def _open_dumb(self) -> DumbStore:
+        try:
+            store = DumbStore.open(self.filename, META_KEY)  # read-only until validated
+        except OSError as error:
+            raise StorageError(f"{self.filename} is damaged or unreadable: {error}") from error
+        try:
+            self._loaded = _validate(store, self.filename)
+            store.start_writing()
+        except StorageError:
+            store.close()
+            raise
+        except Exception as error:
+            store.close()
+            raise StorageError(f"{self.filename}: cannot open for writing: {error}") from error
+        return store
+
+    def _create_dumb(self) -> DumbStore:
+        try:
+            store = DumbStore.create(self.filename, META_KEY, _header())
+        except Exception as error:
+            raise StorageError(f"{self.filename}: cannot create: {error}") from error
+        return store
+
+    def _open_other(self, kind: str) -> Any:
         try:
             reader = dbm.open(self.filename, "r")  # noqa: SIM115 (closed in finally)
         except Exception as error:
             raise StorageError(f"{self.filename} is damaged or unreadable: {error}") from error
         try:
-            raw_meta = reader.get(META_KEY)
-            if raw_meta is None:
-                raise StorageError(f"{self.filename} is a dbm database but not a LeakDB file")
-            try:
-                meta = json.loads(raw_meta)
-                version = int(meta["format_version"])
-                application = meta["application"]
-            except (ValueError, KeyError, TypeError):
-                raise StorageError(f"{self.filename} has a damaged LeakDB header") from None
-            if application != APPLICATION:
-                raise StorageError(f"{self.filename} is not a LeakDB file")
-            if version > FORMAT_VERSION:
-                raise StorageError(
-                    f"{self.filename} has LeakDB format version {version}, newer than the version "
-                    f"{FORMAT_VERSION} this LeakDB reads; upgrade LeakDB to open it"
-                )
-            records = []
-            for name in reader.keys():  # noqa: SIM118 (dbm.gnu objects are not iterable)
-                if name != META_KEY:
-                    records.append(decode_record(name, reader[name]))
-            return records
-        except StorageError:
-            raise
-        except Exception as error:
-            raise StorageError(f"{self.filename} is damaged: {error}") from error
+            self._loaded = _validate(reader, self.filename)
         finally:
             reader.close()
+        try:
+            return dbm.open(self.filename, "w")
+        except Exception as error:
+            raise StorageError(f"{self.filename}: cannot open {kind} for writing: {error}") from error
 
     def load(self) -> Iterator[Record]:
         records, self._loaded = self._loaded, []
@@ -101,14 +138,13 @@ class ShelveBackend(Backend):
             store = self._dbm
             if store is None:
                 raise StorageError(f"{self.filename} is not open")
-            for change in changes:
-                _write(store, change)
-            self._sync()
-
-    def _sync(self) -> None:
-        sync = getattr(self._dbm, "sync", None)
-        if sync is not None:
-            sync()
+            try:
+                for change in changes:
+                    _write(store, change)
+                self._commit()
+            except BaseException:
+                self._rollback()
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -124,6 +160,39 @@ class ShelveBackend(Backend):
             except OSError:
                 pass
         return size
+
+
+def _validate(reader: Any, filename: str) -> list[Record]:
+    """Every record of an open store; refuse foreign, damaged or newer files (read-only)."""
+    try:
+        _check_header(reader.get(META_KEY), filename)
+        records = []
+        for name in reader.keys():  # noqa: SIM118 (dbm.gnu objects are not iterable)
+            if name != META_KEY:
+                records.append(decode_record(name, reader[name]))
+        return records
+    except StorageError:
+        raise
+    except Exception as error:
+        raise StorageError(f"{filename} is damaged: {error}") from error
+
+
+def _check_header(raw_meta: bytes | None, filename: str) -> None:
+    if raw_meta is None:
+        raise StorageError(f"{filename} is a dbm database but not a LeakDB file")
+    try:
+        meta = json.loads(raw_meta)
+        version = int(meta["format_version"])
+        application = meta["application"]
+    except (ValueError, KeyError, TypeError):
+        raise StorageError(f"{filename} has a damaged LeakDB header") from None
+    if application != APPLICATION:
+        raise StorageError(f"{filename} is not a LeakDB file")
+    if version > FORMAT_VERSION:
+        raise StorageError(
+            f"{filename} has LeakDB format version {version}, newer than the version "
+            f"{FORMAT_VERSION} this LeakDB reads; upgrade LeakDB to open it"
+        )
 
 
 def _record_key(db: int, key: bytes) -> bytes:
