@@ -126,11 +126,12 @@ class ZSet:
     def add(self, member: bytes, score: float) -> None:
         """Insert `member` or move it to `score`."""
         scores = self.scores
-        outgrown = len(scores) >= LISTPACK_MAX_ENTRIES or len(member) > LISTPACK_MAX_VALUE
-        if self.compact and outgrown and member not in scores:
-            self.compact = False
-        if self.compact and score == 0.0:
-            score = 0.0  # a listpack stores -0.0 as the integer 0
+        if self.compact:
+            outgrown = len(scores) >= LISTPACK_MAX_ENTRIES or len(member) > LISTPACK_MAX_VALUE
+            if outgrown and member not in scores:
+                self.compact = False
+            elif score == 0.0:
+                score = 0.0  # a listpack stores -0.0 as the integer 0
         old = scores.get(member)
         if old is not None:
             if old == score:

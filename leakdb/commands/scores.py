@@ -10,7 +10,7 @@ import math
 import re
 
 from ..errors import NotAFloatError
-from ..resp import bulk, bulk_array
+from ..resp import bulk
 from ..zset import LexBound
 
 # What C's strtod reads: decimal and hexadecimal floats, inf/infinity and nan, any case.
@@ -44,6 +44,10 @@ def _strtod(text: bytes) -> tuple[float, bool] | None:
 
 def parse_score(raw: bytes) -> float:
     """A score or increment argument (getDoubleFromObject); NotAFloatError if Redis refuses it."""
+    # Plain integers are the common case: float() rounds them exactly as strtod does, and fewer than
+    # 300 digits can neither overflow nor underflow, so the regex walk below can be skipped.
+    if len(raw) < 300 and (raw.isdigit() or (raw[:1] == b"-" and raw[1:].isdigit())):
+        return float(raw)
     parsed = _strtod(raw)
     if parsed is None or parsed[1]:
         raise NotAFloatError()
@@ -99,10 +103,15 @@ def score_reply(resp, score: float) -> bytes:
     return b",%s\r\n" % text if resp.resp3 else b"$%d\r\n%s\r\n" % (len(text), text)
 
 
+def members_reply(members: list[bytes]) -> bytes:
+    """An array of members as bulk strings (what bulk_array gives), built with one join."""
+    return b"*%d\r\n%s" % (len(members), b"".join([b"$%d\r\n%s\r\n" % (len(m), m) for m in members]))
+
+
 def pairs_reply(resp, pairs: list[tuple[float, bytes]], withscores: bool) -> bytes:
     """Members, or members with scores: flat in RESP2, [member, score] pairs in RESP3."""
     if not withscores:
-        return bulk_array([member for _, member in pairs])
+        return members_reply([member for _, member in pairs])
     if resp.resp3:
         parts = [b"*%d\r\n" % len(pairs)]
         for score, member in pairs:

@@ -9,7 +9,7 @@ from ..errors import CommandError, SyntaxErrorReply
 from ..resp import EMPTY_ARRAY
 from ..zset import LISTPACK_MAX_ENTRIES, ZSet
 from .registry import command
-from .scores import pairs_reply
+from .scores import members_reply, pairs_reply
 from .zsets import lex_range, long_arg, rank_span, score_range, store
 
 # -- the ZRANGE family -----------------------------------------------------------------------------
@@ -105,6 +105,14 @@ def _range(client, args, by: str | None = None, reverse: bool | None = None) -> 
     summary="Return a range of members in a sorted set",
 )
 def zrange(client, args):
+    if len(args) == 4:
+        # "ZRANGE key start stop": a rank range with no options needs none of RangeRequest's parsing.
+        low, high = long_arg(args[2]), long_arg(args[3])
+        zset = client.db.get_typed(args[1], ZSet)
+        if zset is None:
+            return EMPTY_ARRAY
+        start, stop = rank_span(low, high, len(zset))
+        return members_reply([member for _, member in zset.index.islice(start, stop)])
     return _range(client, args)
 
 

@@ -13,7 +13,7 @@ import random
 from .. import errors
 from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply
 from ..keyspace import parse_int
-from ..resp import EMPTY_ARRAY, ZERO, bulk
+from ..resp import EMPTY_ARRAY, ONE, ZERO, bulk
 from ..zset import LISTPACK_MAX_VALUE, LexBound, ZSet
 from .members import count_arg, scan_container, scan_reply
 from .registry import command
@@ -143,7 +143,27 @@ def _zadd(client, args: list[bytes], flags: int) -> bytes:
     summary="Add one or more members to a sorted set, or update their scores",
 )
 def zadd(client, args):
+    # The plain "ZADD key score member" form skips the option parser and the per-pair bookkeeping.
+    if len(args) == 4 and args[2].lower() not in _ZADD_FLAGS:
+        return _zadd_plain(client, args[1], parse_score(args[2]), args[3])
     return _zadd(client, args, 0)
+
+
+def _zadd_plain(client, key: bytes, score: float, member: bytes) -> bytes:
+    """ZADD of one pair with no options: what _zadd does for that case, without its generality."""
+    db = client.db
+    zset = db.get_typed(key, ZSet)
+    if zset is None:
+        zset = ZSet(compact=len(member) <= LISTPACK_MAX_VALUE)
+        zset.add(member, score)
+        db.set(key, zset)
+        return ONE
+    current = zset.scores.get(member)
+    if current is not None and score == current:
+        return ZERO
+    zset.add(member, score)
+    db.changed(key)
+    return ZERO if current is not None else ONE
 
 
 @command(
