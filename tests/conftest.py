@@ -169,6 +169,16 @@ def raw_exchange(port: int, payload: bytes, timeout: float = 2.0, expect_close: 
         return b"".join(chunks)
 
 
+def raw_commands(port: int, *commands: tuple[str, ...], resp3: bool = True) -> bytes:
+    """Send whole commands (after HELLO 3 when `resp3`) over a raw socket; return the reply bytes."""
+    payload = b"HELLO 3\r\n" if resp3 else b""
+    for command in commands:
+        parts = [b"*%d\r\n" % len(command)]
+        parts.extend(b"$%d\r\n%s\r\n" % (len(arg.encode()), arg.encode()) for arg in command)
+        payload += b"".join(parts)
+    return raw_exchange(port, payload)
+
+
 def reply_of(client: redis.Redis, *args) -> object:
     """The reply to one command, or ('error', text) when the server answers with an error."""
     try:

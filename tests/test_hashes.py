@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from conftest import assert_same, raw_exchange, reply_of
+from conftest import assert_same, raw_commands, raw_exchange, reply_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -213,15 +213,6 @@ def test_hash_commands_match_redis(protocol_pair, command):
     assert_state_same(protocol_pair, "h", "fresh", "str")
 
 
-def _raw(port: int, *commands: tuple[str, ...], resp3: bool = True) -> bytes:
-    payload = b"HELLO 3\r\n" if resp3 else b""
-    for command in commands:
-        parts = [b"*%d\r\n" % len(command)]
-        parts.extend(b"$%d\r\n%s\r\n" % (len(arg.encode()), arg.encode()) for arg in command)
-        payload += b"".join(parts)
-    return raw_exchange(port, payload)
-
-
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 def test_reply_bytes_match_redis(pair, redis_server, leakdb_server, resp3):
     """The exact reply types: HGETALL a map, HRANDFIELD WITHVALUES pairs, HINCRBYFLOAT a bulk string."""
@@ -241,8 +232,8 @@ def test_reply_bytes_match_redis(pair, redis_server, leakdb_server, resp3):
         ("HKEYS", "h"),
         ("HVALS", "h"),
     ]
-    expected = _raw(redis_server.port, *commands, resp3=resp3)
-    actual = _raw(leakdb_server.port, *commands, resp3=resp3)
+    expected = raw_commands(redis_server.port, *commands, resp3=resp3)
+    actual = raw_commands(leakdb_server.port, *commands, resp3=resp3)
     if resp3:  # HELLO's reply names the server and its version
         expected = expected[expected.index(b":1\r\n") :]
         actual = actual[actual.index(b":1\r\n") :]

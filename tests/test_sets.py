@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from conftest import raw_exchange, reply_of
+from conftest import raw_commands, raw_exchange, reply_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -234,15 +234,6 @@ def test_sscan_of_an_intset_is_in_numeric_order(pair):
     assert pair[1].sscan("ints", 0) == expected == (0, [b"-5", b"0", b"7", b"42", b"100"])
 
 
-def _raw(port: int, *commands: tuple[str, ...], resp3: bool = True) -> bytes:
-    payload = b"HELLO 3\r\n" if resp3 else b""
-    for command in commands:
-        parts = [b"*%d\r\n" % len(command)]
-        parts.extend(b"$%d\r\n%s\r\n" % (len(arg.encode()), arg.encode()) for arg in command)
-        payload += b"".join(parts)
-    return raw_exchange(port, payload)
-
-
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 def test_reply_types_match_redis(pair, redis_server, leakdb_server, resp3):
     """Set replies are RESP3 sets, SRANDMEMBER's are arrays, empty ones included."""
@@ -267,8 +258,8 @@ def test_reply_types_match_redis(pair, redis_server, leakdb_server, resp3):
         ("SINTERCARD", "1", "s"),
         ("SMOVE", "s", "t", "a"),
     ]
-    expected = _raw(redis_server.port, *commands, resp3=resp3)
-    actual = _raw(leakdb_server.port, *commands, resp3=resp3)
+    expected = raw_commands(redis_server.port, *commands, resp3=resp3)
+    actual = raw_commands(leakdb_server.port, *commands, resp3=resp3)
     if resp3:  # HELLO's reply names the server and its version
         expected = expected[expected.index(b":1\r\n") :]
         actual = actual[actual.index(b":1\r\n") :]

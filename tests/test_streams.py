@@ -8,7 +8,7 @@ import random
 import re
 
 import pytest
-from conftest import assert_same, raw_exchange, reply_of
+from conftest import assert_same, raw_commands, raw_exchange, reply_of
 
 from leakdb.errors import STREAM_ID_TOO_SMALL, StorageError
 from leakdb.persistence.base import deserialize, serialize
@@ -319,15 +319,6 @@ def test_generic_key_commands_on_streams(pair):
     assert result == 1
 
 
-def _raw(port: int, *commands: tuple[str, ...], resp3: bool) -> bytes:
-    payload = b"HELLO 3\r\n" if resp3 else b""
-    for command in commands:
-        parts = [b"*%d\r\n" % len(command)]
-        parts.extend(b"$%d\r\n%s\r\n" % (len(arg.encode()), arg.encode()) for arg in command)
-        payload += b"".join(parts)
-    return raw_exchange(port, payload)
-
-
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 def test_reply_bytes_match_redis(pair, redis_server, leakdb_server, resp3):
     """Null arrays for COUNT 0, a null for NOMKSTREAM, and entries as nested arrays in both protocols."""
@@ -345,8 +336,8 @@ def test_reply_bytes_match_redis(pair, redis_server, leakdb_server, resp3):
         ("XRANGE", "s", "-", "+"),
         ("OBJECT", "ENCODING", "s"),
     ]
-    expected = _raw(redis_server.port, *commands, resp3=resp3)
-    actual = _raw(leakdb_server.port, *commands, resp3=resp3)
+    expected = raw_commands(redis_server.port, *commands, resp3=resp3)
+    actual = raw_commands(leakdb_server.port, *commands, resp3=resp3)
     if resp3:  # HELLO's reply names the server and its version
         expected = expected[expected.index(b"$3\r\n1-1\r\n") :]
         actual = actual[actual.index(b"$3\r\n1-1\r\n") :]

@@ -5,7 +5,7 @@ commands; random replies checked for shape; sorted sets surviving restarts and t
 from __future__ import annotations
 
 import pytest
-from conftest import assert_same, raw_exchange, reply_of
+from conftest import assert_same, raw_commands, raw_exchange, reply_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -473,15 +473,6 @@ def test_zset_commands_match_redis(protocol_pair, command):
 # -- exact reply bytes: score digits, RESP3 doubles and reply shapes ---------------------------------
 
 
-def _raw(port: int, *commands: tuple[str, ...], resp3: bool) -> bytes:
-    payload = b"HELLO 3\r\n" if resp3 else b""
-    for command in commands:
-        parts = [b"*%d\r\n" % len(command)]
-        parts.extend(b"$%d\r\n%s\r\n" % (len(arg.encode()), arg.encode()) for arg in command)
-        payload += b"".join(parts)
-    return raw_exchange(port, payload)
-
-
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 def test_reply_bytes_match_redis(pair, redis_server, leakdb_server, resp3):
     commands = [
@@ -510,8 +501,8 @@ def test_reply_bytes_match_redis(pair, redis_server, leakdb_server, resp3):
         ("ZRANDMEMBER", "nokey"),
         ("ZRANDMEMBER", "nokey", "1"),
     ]
-    expected = _raw(redis_server.port, *commands, resp3=resp3)
-    actual = _raw(leakdb_server.port, *commands, resp3=resp3)
+    expected = raw_commands(redis_server.port, *commands, resp3=resp3)
+    actual = raw_commands(leakdb_server.port, *commands, resp3=resp3)
     if resp3:  # HELLO's reply (server name, version, client id) differs; it ends with the modules
         end = b"$7\r\nmodules\r\n*0\r\n"
         expected = expected[expected.index(end) + len(end) :]
