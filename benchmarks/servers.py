@@ -116,7 +116,7 @@ def _command(spec: ServerSpec, port: int, directory: Path, extra: tuple[str, ...
             "--save", "", "--daemonize", "no", "--logfile", "", *spec.options, *extra,
         ]  # fmt: skip
     return [
-        sys.executable, "-m", "leakdb.cli", "--port", str(port), "--dir", str(directory),
+        sys.executable, "-m", "leakdb.server", "--port", str(port), "--dir", str(directory),
         "--loglevel", "warning", *spec.options, *extra,
     ]  # fmt: skip
 

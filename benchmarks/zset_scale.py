@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from leakdb import DefaultStorage
-from leakdb.zset import ZSet
+from leakdb.engine.zset import ZSet
 
 SIZES = (10_000, 100_000, 1_000_000)
 BATCH = 1000

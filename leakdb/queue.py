@@ -14,8 +14,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from .engine.keyspace import EXPIRE, FLUSHDB, SET, Change, now_ms
 from .errors import StorageError
-from .keyspace import EXPIRE, FLUSHDB, SET, Change, now_ms
 
 logger = logging.getLogger("leakdb.queue")
 

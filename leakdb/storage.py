@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .codec import Codec, get_codec
+from .engine.keyspace import DEFAULT_DATABASES, Change, Database, Keyspace, now_ms
 from .errors import NotAnIntegerError, StorageError, ValueNotAnIntegerError
-from .keyspace import DEFAULT_DATABASES, Change, Database, Keyspace, now_ms
 from .persistence import Backend, open_backend
 from .queue import CoalescingLog, FifoLog, QueueItem, WriteQueue
 
@@ -202,7 +202,7 @@ class DefaultStorage:
         Values are raw bytes here, not codec-encoded: this is the Redis view of the same data.  Replies
         decode as a RESP3 client decodes them; an error reply raises :class:`CommandError`.
         """
-        from .embedded import execute
+        from .commands.inprocess import execute
 
         result = execute(self.keyspace, args, db)
         self.sync()

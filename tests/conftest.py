@@ -82,7 +82,7 @@ class ServerProcess:
 
 
 def leakdb_argv(port: int, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "leakdb.cli", "--port", str(port), *flags]
+    return [sys.executable, "-m", "leakdb.server", "--port", str(port), *flags]
 
 
 def require(tool: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leakdb.glob import compile_glob, has_glob, match, tokenize
+from leakdb.engine.glob import compile_glob, has_glob, match, tokenize
 
 CASES = [
     (b"", b"", True),

@@ -661,7 +661,7 @@ class _Client:
     """Just enough of a server connection for a key command handler."""
 
     def __init__(self) -> None:
-        from leakdb.keyspace import Keyspace
+        from leakdb.engine.keyspace import Keyspace
         from leakdb.resp import RESP2
 
         self.server = SimpleNamespace(keyspace=Keyspace(), config=SimpleNamespace(values={}))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from leakdb import PersistentQueueStorage, PersistentStorage, StorageError
-from leakdb.keyspace import DELETE, EXPIRE, FLUSHDB, SET, SWAPDB, Change, now_ms
+from leakdb.engine.keyspace import DELETE, EXPIRE, FLUSHDB, SET, SWAPDB, Change, now_ms
 from leakdb.persistence import SQLiteBackend
 from leakdb.persistence.shelve import SUFFIXES
 from leakdb.queue import CoalescingLog

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leakdb.keyspace import DELETE, EXPIRE, FLUSHDB, SET, SWAPDB, Change, Keyspace
+from leakdb.engine.keyspace import DELETE, EXPIRE, FLUSHDB, SET, SWAPDB, Change, Keyspace
 from leakdb.queue import CoalescingLog
 
 FAR = 2**40  # a deadline that never passes during the test

@@ -18,7 +18,7 @@ import pytest
 from test_crash import child
 
 from leakdb import PersistentStorage, StorageError
-from leakdb.keyspace import DELETE, SET, Change
+from leakdb.engine.keyspace import DELETE, SET, Change
 from leakdb.persistence import dumbdbm
 from leakdb.persistence.shelve import META_KEY, ShelveBackend
 

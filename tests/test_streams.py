@@ -10,9 +10,9 @@ import re
 import pytest
 from conftest import assert_same, raw_commands, raw_exchange, reply_of
 
+from leakdb.engine.stream import Stream
 from leakdb.errors import STREAM_ID_TOO_SMALL, StorageError
 from leakdb.persistence.base import deserialize, serialize
-from leakdb.stream import Stream
 
 SAMPLE = [("1-1", "a", "1"), ("1-2", "b", "2"), ("2-0", "a", "3"), ("5-7", "c", "x"), ("9-0", "a", "4")]
 GENERATED_ID = re.compile(rb"\A([0-9]+)-([0-9]+)\Z")

@@ -22,11 +22,11 @@ import pytest
 from conftest import require
 
 from leakdb import PersistentStorage
-from leakdb.keyspace import SET, Change, now_ms
+from leakdb.engine.keyspace import SET, Change, now_ms
+from leakdb.engine.zset import ZSet
 from leakdb.persistence import SQLiteBackend
 from leakdb.persistence.containers import pack_scored
 from leakdb.persistence.shelve import SUFFIXES
-from leakdb.zset import ZSet
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite", "shelve"]

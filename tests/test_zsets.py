@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leakdb import DefaultStorage, PersistentStorage
+from leakdb.engine.zset import ZSet
 from leakdb.errors import CommandError, StorageError
 from leakdb.persistence.base import deserialize, serialize
-from leakdb.zset import ZSet
 
 SCORED = ["0.1", "a", "1e17", "b", "-0", "c", "0.3333333333333333", "d", "inf", "e"]
 SCORED += ["123456789012345678", "f", "1.1", "g", "1.5", "h", "-inf", "i", "5", "j"]

@@ -10,10 +10,11 @@ import hmac
 import time
 from typing import Any
 
-from .. import REDIS_VERSION, blocking, errors
+from .. import REDIS_VERSION, errors
+from ..engine.keyspace import parse_int
 from ..errors import CommandError, DBIndexError, NotAnIntegerError, SyntaxErrorReply
-from ..keyspace import parse_int
 from ..resp import OK, PONG, SimpleString, bulk
+from . import blocking
 from .registry import command, dispatch_sub, subcommand
 
 CONNECTION_FLAGS = "noscript loading stale fast no_auth allow_busy"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .. import errors
-from ..keyspace import INT64_MAX, INT64_MIN, parse_int
+from ..engine.keyspace import INT64_MAX, INT64_MIN, parse_int
 from ..resp import OK, ONE, ZERO, bulk
 from .keys import hash_encoding
 from .members import count_arg, forget, random_member, sample, scan_container, scan_reply

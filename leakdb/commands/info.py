@@ -15,9 +15,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .. import REDIS_VERSION, __version__, blocking
-from ..keyspace import now_ms
+from .. import REDIS_VERSION, __version__
+from ..engine.keyspace import now_ms
 from ..resp import Verbatim
+from . import blocking
 from .diskerror import storage_failing
 from .registry import command
 

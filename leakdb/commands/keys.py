@@ -17,12 +17,12 @@ from itertools import islice
 from typing import Any
 
 from .. import errors
+from ..engine.glob import compile_glob
+from ..engine.keyspace import INT64_MAX, INT64_MIN, TYPE_NAMES, Database, now_ms, parse_int
+from ..engine.stream import Stream
+from ..engine.zset import ZSet
 from ..errors import CommandError, NoSuchKeyError, NotAnIntegerError, SyntaxErrorReply
-from ..glob import compile_glob
-from ..keyspace import INT64_MAX, INT64_MIN, TYPE_NAMES, Database, now_ms, parse_int
 from ..resp import EMPTY_ARRAY, OK, ONE, ZERO, bulk, bulk_array
-from ..stream import Stream
-from ..zset import ZSet
 from .registry import command, dispatch_sub, subcommand
 
 INT_MIN = -(2**31)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections import deque
 from itertools import islice
 
-from .. import blocking, errors
+from .. import errors
+from ..engine.keyspace import INT64_MIN, Database, parse_int
 from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply
-from ..keyspace import INT64_MIN, Database, parse_int
 from ..resp import EMPTY_ARRAY, OK, ZERO, bulk, bulk_array, integer
+from . import blocking
 from .registry import command
 
 LEFT, RIGHT = 0, 1

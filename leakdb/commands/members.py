@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import errors
-from ..glob import compile_glob
-from ..keyspace import parse_int
+from ..engine.glob import compile_glob
+from ..engine.keyspace import parse_int
 from ..resp import bulk_array
 from .keys import parse_cursor, scan_batch, scan_options
 

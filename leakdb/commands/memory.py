@@ -10,9 +10,9 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from ..engine.keyspace import parse_int
+from ..engine.memory import DEFAULT_SAMPLES, DICT_ENTRY_SHARE, key_size
 from ..errors import NotAnIntegerError, SyntaxErrorReply
-from ..keyspace import parse_int
-from ..memory import DEFAULT_SAMPLES, DICT_ENTRY_SHARE, key_size
 from ..resp import OK, Verbatim
 from .connection import help_reply
 from .info import rss_bytes

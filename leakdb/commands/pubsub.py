@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors
-from ..glob import compile_glob
+from ..engine.glob import compile_glob
 from ..resp import RESP2, RESP3
 from .connection import help_reply
 from .registry import DISPATCH, Command, Handler, command, dispatch_sub, subcommand

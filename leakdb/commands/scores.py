@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import re
 
+from ..engine.zset import LexBound
 from ..errors import NotAFloatError
 from ..resp import bulk
-from ..zset import LexBound
 
 # What C's strtod reads: decimal and hexadecimal floats, inf/infinity and nan, any case.
 _DECIMAL = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")

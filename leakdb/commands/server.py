@@ -17,15 +17,15 @@ import gevent
 
 from .. import REDIS_VERSION, __version__, errors
 from ..config import SETTINGS, value_kind
+from ..engine.keyspace import parse_int
 from ..errors import CommandError, SyntaxErrorReply
-from ..evict import configure_memory
-from ..keyspace import parse_int
 from ..resp import OK, Verbatim, bulk
 from . import diskerror
 from . import info as _info  # noqa: F401  (registers INFO)
 from . import introspection as _introspection  # noqa: F401  (registers COMMAND)
 from . import memory as _memory  # noqa: F401  (registers MEMORY)
 from .connection import help_reply
+from .eviction import configure_memory
 from .info import state_of
 from .registry import Suspend, command, dispatch_sub, subcommand
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import errors
+from ..engine.keyspace import now_ms, parse_int
+from ..engine.stream import MAX_ID, UINT64_MAX, Fields, Stream, format_id
 from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply
-from ..keyspace import now_ms, parse_int
 from ..resp import ZERO
-from ..stream import MAX_ID, UINT64_MAX, Fields, Stream, format_id
 from .registry import command
 
 # Without LIMIT, `~` trimming does at most 100 * stream-node-max-entries entries of work.

@@ -7,8 +7,8 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from .. import errors
+from ..engine.keyspace import INT64_MAX, INT64_MIN, now_ms, parse_int
 from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply, WrongTypeError
-from ..keyspace import INT64_MAX, INT64_MIN, now_ms, parse_int
 from ..resp import OK, ONE, ZERO, bulk
 from .registry import command
 

@@ -12,8 +12,8 @@ import logging
 from typing import Any
 
 from .. import errors
+from ..engine.keyspace import DELETE, FLUSHDB, SWAPDB, Change, now_ms
 from ..errors import CommandError
-from ..keyspace import DELETE, FLUSHDB, SWAPDB, Change, now_ms
 from ..resp import OK, QUEUED
 from .pubsub import ping_in_context, session_table
 from .registry import DISPATCH, Command, Handler, Suspend, command

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import blocking
-from ..keyspace import Database
+from ..engine.keyspace import Database
+from ..engine.zset import Pair, ZSet
 from ..resp import Protocol, bulk
-from ..zset import Pair, ZSet
+from . import blocking
 from .registry import command
 from .scores import score_reply
 from .zsets import after_removal, mpop_arguments, mpop_reply

@@ -5,9 +5,9 @@ and ZRANGESTORE.  One parser (:class:`RangeRequest`, Redis's zrangeGenericComman
 from __future__ import annotations
 
 from .. import errors
+from ..engine.zset import LISTPACK_MAX_ENTRIES, ZSet
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import EMPTY_ARRAY
-from ..zset import LISTPACK_MAX_ENTRIES, ZSet
 from .registry import command
 from .scores import members_reply, pairs_reply
 from .zsets import lex_range, long_arg, rank_span, score_range, store

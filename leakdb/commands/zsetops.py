@@ -12,10 +12,10 @@ import math
 from collections.abc import Callable
 
 from .. import errors
+from ..engine.keyspace import parse_int
+from ..engine.zset import ZSet
 from ..errors import CommandError, NotAFloatError, NotAnIntegerError, SyntaxErrorReply, WrongTypeError
-from ..keyspace import parse_int
 from ..resp import ZERO
-from ..zset import ZSet
 from .registry import command
 from .scores import pairs_reply, parse_score
 from .zsets import store

@@ -11,10 +11,10 @@ import math
 import random
 
 from .. import errors
+from ..engine.keyspace import parse_int
+from ..engine.zset import LISTPACK_MAX_VALUE, LexBound, ZSet
 from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply
-from ..keyspace import parse_int
 from ..resp import EMPTY_ARRAY, ONE, ZERO, bulk
-from ..zset import LISTPACK_MAX_VALUE, LexBound, ZSet
 from .members import count_arg, scan_container, scan_reply
 from .registry import command
 from .scores import (

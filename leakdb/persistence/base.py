@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..engine.keyspace import Change
 from ..errors import StorageError
-from ..keyspace import Change
 
 # The version of the on-disk layout this LeakDB writes.  Files of a higher version are refused.
 FORMAT_VERSION = 1
@@ -42,7 +42,7 @@ def _register_containers() -> None:
     # Sorted sets and streams register themselves when leakdb.zset and leakdb.stream are imported;
     # importing them here means any program that can load a file can load them, with or without the
     # command table.
-    from .. import stream, zset  # noqa: F401
+    from ..engine import stream, zset  # noqa: F401
 
 
 _register_containers()

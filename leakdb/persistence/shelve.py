@@ -17,8 +17,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..engine.keyspace import DELETE, EXPIRE, FLUSHDB, SET, SWAPDB, Change
 from ..errors import StorageError
-from ..keyspace import DELETE, EXPIRE, FLUSHDB, SET, SWAPDB, Change
 from .base import APPLICATION, FORMAT_VERSION, Backend, Record, deserialize, serialize
 from .dumbdbm import BLOCK, DumbStore
 

@@ -12,8 +12,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
+from ..engine.keyspace import DELETE, EXPIRE, FLUSHDB, SET, SWAPDB, Change, now_ms
 from ..errors import StorageError
-from ..keyspace import DELETE, EXPIRE, FLUSHDB, SET, SWAPDB, Change, now_ms
 from .base import APPLICATION, FORMAT_VERSION, Backend, Record, deserialize, known_type, serialize
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

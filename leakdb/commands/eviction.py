@@ -22,11 +22,11 @@ import weakref
 from bisect import insort
 from typing import Any
 
-from .commands.info import rss_bytes
-from .commands.registry import DENYOOM, DISPATCH, Command, Handler
-from .errors import OOM
-from .keyspace import Database
-from .memory import STAMP_MASK, MemoryTracker
+from ..engine.keyspace import Database
+from ..engine.memory import STAMP_MASK, MemoryTracker
+from ..errors import OOM
+from .info import rss_bytes
+from .registry import DENYOOM, DISPATCH, Command, Handler
 
 POOL_SIZE = 16  # EVPOOL_SIZE
 STRUCTURE_REFRESH = 0.1  # seconds between measurements of the key tables

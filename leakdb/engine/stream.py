@@ -18,10 +18,10 @@ from itertools import islice
 
 from sortedcontainers import SortedList
 
-from .errors import StorageError
+from ..errors import StorageError
+from ..persistence.base import register_type
+from ..persistence.containers import pack_items, unpack_items
 from .keyspace import TYPE_NAMES, parse_int
-from .persistence.base import register_type
-from .persistence.containers import pack_items, unpack_items
 
 UINT64_MAX = 2**64 - 1
 MAX_ID = 2**128 - 1

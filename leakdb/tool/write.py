@@ -12,10 +12,10 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from .keyspace import SET, Change
-from .persistence import Backend, open_backend
-from .persistence.shelve import SUFFIXES
-from .tool_progress import Progress
+from ..engine.keyspace import SET, Change
+from ..persistence import Backend, open_backend
+from ..persistence.shelve import SUFFIXES
+from .progress import Progress
 
 Record = tuple[int, bytes, Any, "int | None"]
 BATCH = 5000  # keys per apply() when building a temporary store, so progress can be shown

@@ -17,12 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import StorageError
-from .keyspace import DEFAULT_DATABASES
-from .persistence.base import APPLICATION, FORMAT_VERSION, deserialize, known_type
-from .persistence.containers import unpack_scored
-from .persistence.shelve import META_KEY, SUFFIXES, decode_record
-from .persistence.sqlite import SQLITE_MAGIC, connect_readonly
+from ..engine.keyspace import DEFAULT_DATABASES
+from ..errors import StorageError
+from ..persistence.base import APPLICATION, FORMAT_VERSION, deserialize, known_type
+from ..persistence.containers import unpack_scored
+from ..persistence.shelve import META_KEY, SUFFIXES, decode_record
+from ..persistence.sqlite import SQLITE_MAGIC, connect_readonly
 
 # Deadlines past year 9999 are not something LeakDB writes; such a number is damage, not a long TTL.
 MAX_DEADLINE_MS = 253_402_300_800_000

@@ -16,10 +16,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from .commands.scores import parse_score
-from .errors import NotAFloatError
-from .keyspace import DEFAULT_DATABASES, parse_int
-from .zset import ZSet
+from ..commands.scores import parse_score
+from ..engine.keyspace import DEFAULT_DATABASES, parse_int
+from ..engine.zset import ZSet
+from ..errors import NotAFloatError
 
 
 def score_text(score: float) -> bytes:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from .errors import DBIndexError, NotAnIntegerError, OverflowError_, WrongTypeError
+from ..errors import DBIndexError, NotAnIntegerError, OverflowError_, WrongTypeError
 
 DEFAULT_DATABASES = 16
 

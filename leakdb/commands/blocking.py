@@ -22,12 +22,12 @@ from typing import Any
 
 import gevent.event
 
-from . import errors
-from .commands.registry import Suspend
-from .commands.strings import parse_long_double, round_long_double
-from .errors import CommandError, error_reply
-from .keyspace import INT64_MAX, INT64_MIN, SET, SWAPDB, Change, Database
-from .resp import ProtocolError
+from .. import errors
+from ..engine.keyspace import INT64_MAX, INT64_MIN, SET, SWAPDB, Change, Database
+from ..errors import CommandError, error_reply
+from ..resp import ProtocolError
+from .registry import Suspend
+from .strings import parse_long_double, round_long_double
 
 log = logging.getLogger("leakdb.blocking")
 

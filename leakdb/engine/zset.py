@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedList
 
+from ..persistence.base import register_type
+from ..persistence.containers import pack_scored, unpack_scored
 from .keyspace import TYPE_NAMES
-from .persistence.base import register_type
-from .persistence.containers import pack_scored, unpack_scored
 
 # Redis 7.0 keeps a sorted set of at most this many members, none longer than this, in a listpack.
 LISTPACK_MAX_ENTRIES = 128

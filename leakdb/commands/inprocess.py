@@ -11,11 +11,11 @@ from typing import Any
 
 import hiredis
 
-from .commands import DISPATCH, lookup
-from .commands.registry import Suspend
-from .errors import CommandError
-from .keyspace import Keyspace
-from .resp import RESP3
+from ..engine.keyspace import Keyspace
+from ..errors import CommandError
+from ..resp import RESP3
+from . import DISPATCH, lookup
+from .registry import Suspend
 
 
 class EmbeddedClient:

@@ -22,16 +22,16 @@ import gevent.event
 import hiredis
 from gevent.server import StreamServer
 
-from . import REDIS_VERSION, __version__
-from .commands import DISPATCH, diskerror, lookup
-from .commands.pubsub import session_table, unsubscribe_all
-from .commands.registry import Suspend, noauth_table
-from .commands.transactions import refused_in_multi, unwatch
-from .config import Config
-from .errors import MAX_CLIENTS, CommandError, unknown_command, wrong_arity
-from .evict import configure_memory
-from .keyspace import Keyspace
-from .resp import RESP2, RESP3, Protocol, ProtocolError, RequestParser, bad_element, translate_error
+from .. import REDIS_VERSION, __version__
+from ..commands import DISPATCH, diskerror, lookup
+from ..commands.eviction import configure_memory
+from ..commands.pubsub import session_table, unsubscribe_all
+from ..commands.registry import Suspend, noauth_table
+from ..commands.transactions import refused_in_multi, unwatch
+from ..config import Config
+from ..engine.keyspace import Keyspace
+from ..errors import MAX_CLIENTS, CommandError, unknown_command, wrong_arity
+from ..resp import RESP2, RESP3, Protocol, ProtocolError, RequestParser, bad_element, translate_error
 
 log = logging.getLogger("leakdb.server")
 
@@ -420,7 +420,7 @@ class Server:
         for name, value in settings.items():
             self.config.values[name.replace("_", "-")] = value
         if storage is None:
-            from .storage import DefaultStorage
+            from ..storage import DefaultStorage
 
             storage = DefaultStorage(databases=self.config["databases"])
         self.storage = storage

@@ -16,11 +16,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from . import __version__
-from .errors import StorageError
-from .keyspace import DEFAULT_DATABASES, now_ms
-from .persistence import BACKENDS
-from .tool_files import (
+from .. import __version__
+from ..engine.keyspace import DEFAULT_DATABASES, now_ms
+from ..errors import StorageError
+from ..persistence import BACKENDS
+from .files import (
     BadRecord,
     DataFile,
     Entry,
@@ -29,12 +29,12 @@ from .tool_files import (
     open_data_file,
     sound_entries,
 )
-from .tool_formats import Dataset, FormatError, flatten, json_line, resp_command, resp_key
-from .tool_progress import Progress
-from .tool_write import build_store, merge_in_place, store_files
+from .formats import Dataset, FormatError, flatten, json_line, resp_command, resp_key
+from .progress import Progress
+from .write import build_store, merge_in_place, store_files
 
 try:
-    from .glob import compile_glob
+    from ..engine.glob import compile_glob
 except ImportError:  # pragma: no cover - leakdb/glob.py ships with the server's KEYS command
     compile_glob = None
 
@@ -492,7 +492,3 @@ def main(argv: list[str] | None = None) -> int:
     except (StorageError, OSError, ValueError) as error:
         print(f"leakdb: error: {error}", file=sys.stderr)
         return EXIT_FAIL
-
-
-if __name__ == "__main__":
-    sys.exit(main())

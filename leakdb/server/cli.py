@@ -10,8 +10,8 @@ import sys
 import time
 from typing import Any
 
-from . import REDIS_VERSION, __version__
-from .config import SETTINGS, Config, ConfigError
+from .. import REDIS_VERSION, __version__
+from ..config import SETTINGS, Config, ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +55,7 @@ def load_config(argv: list[str]) -> Config:
 
 
 def make_storage_for(config: Config) -> Any:
-    from .storage import make_storage
+    from ..storage import make_storage
 
     mode = config["storage"]
     filename = None
@@ -95,8 +95,8 @@ def check_protected_mode(config: Config) -> str | None:
 
 
 def server_main(argv: list[str] | None = None) -> int:
-    from .errors import StorageError
-    from .server import Server, banner
+    from ..errors import StorageError
+    from .listener import Server, banner
 
     try:
         config = load_config(sys.argv[1:] if argv is None else argv)
@@ -142,7 +142,3 @@ def server_main(argv: list[str] | None = None) -> int:
         if not server.shutting_down:
             server.shutdown(True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(server_main())

@@ -1,0 +1,1 @@
+"""The ``leakdb`` command: inspect, check, export, import and convert LeakDB data files offline."""
