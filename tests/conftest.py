@@ -9,6 +9,7 @@ flags (persistence modes, passwords) and stops them at the end of the test.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -193,4 +194,17 @@ def assert_same(pair: tuple[redis.Redis, redis.Redis], *args) -> object:
     expected = reply_of(oracle, *args)
     actual = reply_of(ours, *args)
     assert actual == expected, f"{args!r}: redis replied {expected!r}, leakdb {actual!r}"
+    return actual
+
+
+def masked(reply: bytes) -> bytes:
+    """The reply with integers, client ids and addresses replaced, so two servers can be compared."""
+    reply = re.sub(rb":\d+\r\n", b":N\r\n", reply)
+    return re.sub(rb"(id|addr|laddr|fd|age|idle)=\S+", rb"\1=X", reply)
+
+
+def assert_same_bytes(oracle_port: int, our_port: int, payload: bytes) -> bytes:
+    expected = masked(raw_exchange(oracle_port, payload))
+    actual = masked(raw_exchange(our_port, payload))
+    assert actual == expected, f"{payload!r}: redis {expected!r}, leakdb {actual!r}"
     return actual

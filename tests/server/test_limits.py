@@ -16,7 +16,7 @@ import pytest
 import redis
 from conftest import ServerProcess, free_port, leakdb_argv, raw_exchange
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def closed_by_server(sock: socket.socket, timeout: float = 10.0) -> bytes:

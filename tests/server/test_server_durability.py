@@ -30,7 +30,7 @@ from leakdb import PersistentStorage
 from leakdb.commands.diskerror import MISCONF
 from leakdb.persistence.shelve import META_KEY, SUFFIXES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ITERATIONS = int(os.environ.get("LEAKDB_CRASH_ITERATIONS", "5"))
 WRITERS = 4
 MAXSIZE = 50  # --maxsize of the write-behind crash test

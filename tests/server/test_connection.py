@@ -8,31 +8,17 @@ users would use them.
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import subprocess
 
 import pytest
 import redis
 import redis.asyncio
-from conftest import ServerProcess, assert_same, free_port, raw_exchange, require
+from conftest import ServerProcess, assert_same, assert_same_bytes, free_port, raw_exchange, require
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 PASSWORD = "secret"
-
-
-def masked(reply: bytes) -> bytes:
-    """The reply with integers, client ids and addresses replaced, so two servers can be compared."""
-    reply = re.sub(rb":\d+\r\n", b":N\r\n", reply)
-    return re.sub(rb"(id|addr|laddr|fd|age|idle)=\S+", rb"\1=X", reply)
-
-
-def assert_same_bytes(oracle_port: int, our_port: int, payload: bytes) -> bytes:
-    expected = masked(raw_exchange(oracle_port, payload))
-    actual = masked(raw_exchange(our_port, payload))
-    assert actual == expected, f"{payload!r}: redis {expected!r}, leakdb {actual!r}"
-    return actual
 
 
 @pytest.fixture

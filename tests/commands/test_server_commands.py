@@ -14,8 +14,7 @@ import time
 
 import pytest
 import redis
-from conftest import assert_same, raw_exchange, require
-from test_connection import assert_same_bytes
+from conftest import assert_same, assert_same_bytes, raw_exchange, require
 
 SAME_REPLIES = [
     b"FLUSHALL foo\r\nFLUSHALL ASYNC\r\nFLUSHALL sync\r\nFLUSHDB SYNC\r\nFLUSHDB a b\r\nFLUSHDB x\r\n",

@@ -19,7 +19,7 @@ import pytest
 
 from leakdb import PersistentQueueStorage, PersistentStorage
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ITERATIONS = 5
 
 

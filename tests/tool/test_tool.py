@@ -28,7 +28,7 @@ from leakdb.persistence import SQLiteBackend
 from leakdb.persistence.containers import pack_scored
 from leakdb.persistence.shelve import SUFFIXES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ["sqlite", "shelve"]
 BINARY_KEY = b"caf\xe9:\r\n\x00key"  # not UTF-8, with CRLF and NUL
 BINARY_VALUE = b"\x00\xff\r\nline\r\n\x80"
