@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
-
-# The Redis version whose command semantics LeakDB follows; INFO reports it as redis_version.
-REDIS_VERSION = "7.0.15"
-
-from .errors import StorageError, ValueNotAnIntegerError  # noqa: E402
-from .queue import QueueItem  # noqa: E402
-from .storage import (  # noqa: E402
+from .errors import StorageError, ValueNotAnIntegerError
+from .queue import QueueItem
+from .storage import (
     DefaultStorage,
     PersistentQueueStorage,
     PersistentStorage,
     QueueStorage,
     make_storage,
 )
+from .version import REDIS_VERSION, __version__
 
 __all__ = [
     "REDIS_VERSION",

@@ -10,7 +10,7 @@ import json
 import pickle
 from typing import Any, Protocol
 
-from .engine.keyspace import parse_int
+from .engine.numbers import parse_int
 
 
 class Codec(Protocol):

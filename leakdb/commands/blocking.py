@@ -23,11 +23,11 @@ from typing import Any
 import gevent.event
 
 from .. import errors
-from ..engine.keyspace import INT64_MAX, INT64_MIN, SET, SWAPDB, Change, Database
+from ..engine.keyspace import SET, SWAPDB, Change, Database
+from ..engine.numbers import INT64_MAX, INT64_MIN, parse_long_double, round_long_double
 from ..errors import CommandError, error_reply
 from ..resp import ProtocolError
 from .registry import Suspend
-from .strings import parse_long_double, round_long_double
 
 log = logging.getLogger("leakdb.blocking")
 

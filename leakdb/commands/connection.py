@@ -10,10 +10,11 @@ import hmac
 import time
 from typing import Any
 
-from .. import REDIS_VERSION, errors
-from ..engine.keyspace import parse_int
+from .. import errors
+from ..engine.numbers import parse_int
 from ..errors import CommandError, DBIndexError, NotAnIntegerError, SyntaxErrorReply
 from ..resp import OK, PONG, SimpleString, bulk
+from ..version import REDIS_VERSION
 from . import blocking
 from .registry import command, dispatch_sub, subcommand
 

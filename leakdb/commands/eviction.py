@@ -25,7 +25,7 @@ from typing import Any
 from ..engine.keyspace import Database
 from ..engine.memory import STAMP_MASK, MemoryTracker
 from ..errors import OOM
-from .info import rss_bytes
+from ..system import rss_bytes
 from .registry import DENYOOM, DISPATCH, Command, Handler
 
 POOL_SIZE = 16  # EVPOOL_SIZE

@@ -9,12 +9,18 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .. import errors
-from ..engine.keyspace import INT64_MAX, INT64_MIN, parse_int
+from ..engine.numbers import (
+    INT64_MAX,
+    INT64_MIN,
+    format_long_double,
+    parse_int,
+    parse_long_double,
+    round_long_double,
+)
 from ..resp import OK, ONE, ZERO, bulk
 from .keys import hash_encoding
 from .members import count_arg, forget, random_member, sample, scan_container, scan_reply
 from .registry import command
-from .strings import format_long_double, parse_long_double, round_long_double
 
 LONG_MAX = 2**63 - 1
 

@@ -15,9 +15,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .. import REDIS_VERSION, __version__
 from ..engine.keyspace import now_ms
 from ..resp import Verbatim
+from ..system import peak_rss_bytes, rss_bytes, total_system_memory
+from ..version import REDIS_VERSION, __version__
 from . import blocking
 from .diskerror import storage_failing
 from .registry import command
@@ -37,27 +38,6 @@ def human_bytes(size: float) -> str:
         if size < 1024 or unit == "P":
             return f"{size:.2f}{unit}"
     return f"{size:.2f}P"  # unreachable; keeps type checkers content
-
-
-def rss_bytes() -> int:
-    """Resident set size now (from /proc), or the peak when /proc is not there."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return peak_rss_bytes()
-
-
-def peak_rss_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
-
-
-def total_system_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (OSError, ValueError):
-        return 0
 
 
 # -- sections --------------------------------------------------------------------------------------

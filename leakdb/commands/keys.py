@@ -18,7 +18,8 @@ from typing import Any
 
 from .. import errors
 from ..engine.glob import compile_glob
-from ..engine.keyspace import INT64_MAX, INT64_MIN, TYPE_NAMES, Database, now_ms, parse_int
+from ..engine.keyspace import TYPE_NAMES, Database, now_ms
+from ..engine.numbers import INT64_MAX, INT64_MIN, parse_int
 from ..engine.stream import Stream
 from ..engine.zset import ZSet
 from ..errors import CommandError, NoSuchKeyError, NotAnIntegerError, SyntaxErrorReply

@@ -12,7 +12,8 @@ from collections import deque
 from itertools import islice
 
 from .. import errors
-from ..engine.keyspace import INT64_MIN, Database, parse_int
+from ..engine.keyspace import Database
+from ..engine.numbers import INT64_MIN, parse_int
 from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply
 from ..resp import EMPTY_ARRAY, OK, ZERO, bulk, bulk_array, integer
 from . import blocking

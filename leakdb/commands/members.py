@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import errors
 from ..engine.glob import compile_glob
-from ..engine.keyspace import parse_int
+from ..engine.numbers import parse_int
 from ..resp import bulk_array
 from .keys import parse_cursor, scan_batch, scan_options
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from ..engine.keyspace import parse_int
 from ..engine.memory import DEFAULT_SAMPLES, DICT_ENTRY_SHARE, key_size
+from ..engine.numbers import parse_int
 from ..errors import NotAnIntegerError, SyntaxErrorReply
 from ..resp import OK, Verbatim
+from ..system import rss_bytes
 from .connection import help_reply
-from .info import rss_bytes
 from .registry import command, dispatch_sub, subcommand
 
 # Below this much data MEMORY DOCTOR has nothing to say, as Redis below 5 MB allocated.

@@ -7,51 +7,10 @@ Sorted set commands share these; nothing here touches a keyspace.
 from __future__ import annotations
 
 import math
-import re
 
+from ..engine.numbers import C_SPACE, strtod
 from ..engine.zset import LexBound
-from ..errors import NotAFloatError
 from ..resp import bulk
-
-# What C's strtod reads: decimal and hexadecimal floats, inf/infinity and nan, any case.
-_DECIMAL = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-_HEX = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?\Z")
-_INFINITY = re.compile(rb"[+-]?(?:inf|infinity)\Z", re.IGNORECASE)
-_NONZERO_DIGIT = re.compile(rb"[1-9]")
-_NONZERO_HEX_DIGIT = re.compile(rb"[1-9a-fA-F]")
-_C_SPACE = b" \t\n\x0b\x0c\r"
-
-
-def _strtod(text: bytes) -> tuple[float, bool] | None:
-    """(value, out of range) for a whole C-string number, as strtod reads it; None if it is not one."""
-    if _DECIMAL.match(text):
-        value = float(text)
-        mantissa = text.split(b"e")[0].split(b"E")[0]
-        zero_digits = _NONZERO_DIGIT
-    elif _HEX.match(text):
-        value = float.fromhex(text.decode())
-        mantissa = text[text.index(b"x") + 1 if b"x" in text else text.index(b"X") + 1 :]
-        mantissa = re.split(rb"[pP]", mantissa)[0]
-        zero_digits = _NONZERO_HEX_DIGIT
-    elif _INFINITY.match(text):
-        return (-math.inf if text[:1] == b"-" else math.inf), False
-    else:
-        return None
-    overflow = math.isinf(value)
-    underflow = value == 0.0 and zero_digits.search(mantissa) is not None
-    return value, overflow or underflow
-
-
-def parse_score(raw: bytes) -> float:
-    """A score or increment argument (getDoubleFromObject); NotAFloatError if Redis refuses it."""
-    # Plain integers are the common case: float() rounds them exactly as strtod does, and fewer than
-    # 300 digits can neither overflow nor underflow, so the regex walk below can be skipped.
-    if len(raw) < 300 and (raw.isdigit() or (raw[:1] == b"-" and raw[1:].isdigit())):
-        return float(raw)
-    parsed = _strtod(raw)
-    if parsed is None or parsed[1]:
-        raise NotAFloatError()
-    return parsed[0]
 
 
 def parse_score_bound(raw: bytes) -> tuple[float, bool] | None:
@@ -66,7 +25,7 @@ def parse_score_bound(raw: bytes) -> tuple[float, bool] | None:
         text = text[1:]
     if not text:
         return 0.0, is_open
-    parsed = _strtod(text.lstrip(_C_SPACE))
+    parsed = strtod(text.lstrip(C_SPACE))
     if parsed is None:
         return None
     return parsed[0], is_open

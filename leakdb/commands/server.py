@@ -15,11 +15,12 @@ from typing import Any
 
 import gevent
 
-from .. import REDIS_VERSION, __version__, errors
+from .. import errors
 from ..config import SETTINGS, value_kind
-from ..engine.keyspace import parse_int
+from ..engine.numbers import parse_int
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import OK, Verbatim, bulk
+from ..version import REDIS_VERSION, __version__
 from . import diskerror
 from . import info as _info  # noqa: F401  (registers INFO)
 from . import introspection as _introspection  # noqa: F401  (registers COMMAND)

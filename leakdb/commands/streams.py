@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import errors
-from ..engine.keyspace import now_ms, parse_int
+from ..engine.keyspace import now_ms
+from ..engine.numbers import parse_int
 from ..engine.stream import MAX_ID, UINT64_MAX, Fields, Stream, format_id
 from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply
 from ..resp import ZERO

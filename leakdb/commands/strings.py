@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from .. import errors
-from ..engine.keyspace import INT64_MAX, INT64_MIN, now_ms, parse_int
+from ..engine.keyspace import now_ms
+from ..engine.numbers import (
+    INT64_MAX,
+    INT64_MIN,
+    format_long_double,
+    is_infinity,
+    parse_int,
+    parse_long_double,
+    round_long_double,
+)
 from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply, WrongTypeError
 from ..resp import OK, ONE, ZERO, bulk
 from .registry import command
@@ -282,83 +289,6 @@ def decrby(client, args):
     return _incr(client, args[1], -delta)
 
 
-# INCRBYFLOAT computes in x87 long double (64-bit mantissa) in Redis; these helpers round exactly
-# as that type does and print with "%.17Lf" minus trailing zeros, so replies match digit for digit.
-_LONG_DOUBLE_BITS = 64
-_LONG_DOUBLE_MAX_EXP = 16384
-
-
-def parse_long_double(raw: bytes) -> Fraction | None:
-    """`raw` as Redis's string2ld reads it, rounded to long double; None if it is not a number."""
-    if not raw or raw[:1].isspace() or raw[-1:].isspace() or b"_" in raw or len(raw) > 5000:
-        return None
-    if b"x" in raw or b"X" in raw:
-        return _parse_hex_long_double(raw)
-    try:
-        number = Decimal(raw.decode("ascii"))
-    except (InvalidOperation, UnicodeDecodeError):
-        return None
-    if number.is_nan():
-        return None
-    if number.is_infinite():
-        return None  # represented separately: callers treat infinity as an overflow
-    value = round_long_double(Fraction(number))
-    if value == 0 and number != 0:
-        return None  # underflow: strtold reports ERANGE with a zero, and Redis refuses the number
-    return value
-
-
-# strtold also reads C99 hexadecimal floats ("0x1.8p3"); Decimal does not.
-_HEX_FLOAT = re.compile(rb"([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?[0-9]+))?\Z")
-
-
-def _parse_hex_long_double(raw: bytes) -> Fraction | None:
-    found = _HEX_FLOAT.match(raw)
-    if found is None or not (found.group(2) or found.group(3)):
-        return None
-    sign, whole, fraction, exponent = found.groups()
-    fraction = fraction or b""
-    mantissa = int((whole + fraction) or b"0", 16)
-    power = int(exponent or b"0") - 4 * len(fraction)
-    if abs(power) > 20000:  # beyond long double either way: overflow or underflow, both refused
-        return None if mantissa else Fraction(0)
-    value = round_long_double(Fraction(mantissa) * Fraction(2) ** power)
-    if value is None or (value == 0 and mantissa):
-        return None  # out of range: strtold reports ERANGE, and Redis refuses the number
-    return -value if sign == b"-" else value
-
-
-def round_long_double(value: Fraction) -> Fraction | None:
-    """Round to the nearest long double (ties to even); None when it overflows to infinity."""
-    if value == 0:
-        return Fraction(0)
-    sign = -1 if value < 0 else 1
-    magnitude = abs(value)
-    exponent = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
-    if Fraction(2) ** exponent > magnitude:
-        exponent -= 1
-    shift = _LONG_DOUBLE_BITS - 1 - max(exponent, -16382)
-    scaled = magnitude * Fraction(2) ** shift
-    mantissa = round(scaled)  # Fraction rounds half to even
-    result = Fraction(mantissa) / Fraction(2) ** shift
-    if result >= Fraction(2) ** _LONG_DOUBLE_MAX_EXP:
-        return None
-    return sign * result
-
-
-def format_long_double(value: Fraction) -> bytes:
-    """Redis's LD_STR_HUMAN: seventeen decimals, then trailing zeros and a bare point removed."""
-    scaled = value * 10**17
-    rounded = round(scaled)
-    negative = rounded < 0
-    digits = str(abs(rounded)).rjust(18, "0")
-    text = digits[:-17] + "." + digits[-17:]
-    text = text.rstrip("0").rstrip(".")
-    if negative and text != "0":
-        text = "-" + text
-    return text.encode()
-
-
 @command("incrbyfloat", 3, "write denyoom fast", 1, 1, group="string", since="2.6.0")
 def incrbyfloat(client, args):
     db = client.db
@@ -367,8 +297,8 @@ def incrbyfloat(client, args):
     increment = parse_long_double(args[2])
     if base is None or increment is None:
         # Infinity is a valid long double to Redis, whose sum it then refuses.
-        base_valid = base is not None or _is_infinity(current)
-        increment_valid = increment is not None or _is_infinity(args[2])
+        base_valid = base is not None or is_infinity(current)
+        increment_valid = increment is not None or is_infinity(args[2])
         return errors.NAN_OR_INFINITY if base_valid and increment_valid else errors.NOT_FLOAT
     total = round_long_double(base + increment)
     if total is None:
@@ -376,13 +306,6 @@ def incrbyfloat(client, args):
     text = format_long_double(total)
     db.set_keep_ttl(args[1], text)
     return bulk(text)
-
-
-def _is_infinity(raw: bytes | None) -> bool:
-    return raw is not None and _INFINITY.fullmatch(raw) is not None
-
-
-_INFINITY = re.compile(rb"[+-]?inf(inity)?", re.IGNORECASE)
 
 
 # -- ranges and lengths --------------------------------------------------------------------------

@@ -12,12 +12,12 @@ import math
 from collections.abc import Callable
 
 from .. import errors
-from ..engine.keyspace import parse_int
+from ..engine.numbers import parse_int, parse_score
 from ..engine.zset import ZSet
 from ..errors import CommandError, NotAFloatError, NotAnIntegerError, SyntaxErrorReply, WrongTypeError
 from ..resp import ZERO
 from .registry import command
-from .scores import pairs_reply, parse_score
+from .scores import pairs_reply
 from .zsets import store
 
 UNION, INTER, DIFF = "union", "inter", "diff"

@@ -11,7 +11,7 @@ import math
 import random
 
 from .. import errors
-from ..engine.keyspace import parse_int
+from ..engine.numbers import parse_int, parse_score
 from ..engine.zset import LISTPACK_MAX_VALUE, LexBound, ZSet
 from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply
 from ..resp import EMPTY_ARRAY, ONE, ZERO, bulk
@@ -23,7 +23,6 @@ from .scores import (
     nested_pairs,
     pairs_reply,
     parse_lex_bound,
-    parse_score,
     parse_score_bound,
     score_reply,
 )

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from ..errors import DBIndexError, NotAnIntegerError, OverflowError_, WrongTypeError
+from .numbers import INT64_MAX, INT64_MIN, parse_int
 
 DEFAULT_DATABASES = 16
 
@@ -25,8 +26,6 @@ DEFAULT_DATABASES = 16
 # deque of bytes, a set a set of bytes; the sorted set type registers itself here.
 TYPE_NAMES: dict[type, str] = {bytes: "string", dict: "hash", deque: "list", set: "set"}
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 
 # Change operations.
 SET = "set"  # key now holds `value` with deadline `expire_at_ms` (None: no expiry)
@@ -51,23 +50,6 @@ Listener = Callable[[Change], None]
 # Change(...) runs a Python-level __new__; building the tuple directly costs less than half as much,
 # and a change is built for every write while anything listens.
 _new_change = tuple.__new__
-
-
-def parse_int(raw: bytes) -> int | None:
-    """`raw` as a 64-bit signed integer if it is written the one way Redis accepts, else None.
-
-    Redis rejects signs other than a leading '-', spaces, leading zeros and '-0'; Python's int()
-    accepts all of them, so the round trip through formatting is the check.
-    """
-    if not raw or len(raw) > 20:
-        return None
-    try:
-        number = int(raw)
-    except ValueError:
-        return None
-    if b"%d" % number != raw or not INT64_MIN <= number <= INT64_MAX:
-        return None
-    return number
 
 
 def now_ms() -> int:

@@ -18,10 +18,8 @@ from itertools import islice
 
 from sortedcontainers import SortedList
 
-from ..errors import StorageError
-from ..persistence.base import register_type
-from ..persistence.containers import pack_items, unpack_items
-from .keyspace import TYPE_NAMES, parse_int
+from .keyspace import TYPE_NAMES
+from .numbers import parse_int
 
 UINT64_MAX = 2**64 - 1
 MAX_ID = 2**128 - 1
@@ -240,39 +238,4 @@ class Stream:
         return [(entry_id, entries[entry_id]) for entry_id in ids]
 
 
-# -- persistence -----------------------------------------------------------------------------------
-
-_ID_BYTES = 16
-
-
-def dump_stream(stream: Stream) -> bytes:
-    # One C-level copy of the dict: a flush on another thread sees a consistent snapshot.  The last
-    # ID is read after it, so it is never below an ID in the copy.
-    items = list(stream.entries.items())
-    parts = [stream.last_id.to_bytes(_ID_BYTES, "big")]
-    for entry_id, fields in items:
-        parts.append(entry_id.to_bytes(_ID_BYTES, "big"))
-        parts.append(pack_items(fields, len(fields)))
-    return pack_items(parts, len(parts))
-
-
-def load_stream(blob: bytes) -> Stream:
-    parts = list(unpack_items(blob))
-    ids = [parts[0], *parts[1::2]] if parts else []
-    if len(parts) % 2 == 0 or any(len(part) != _ID_BYTES for part in ids):
-        raise StorageError("stored stream is malformed")
-    last_id = int.from_bytes(parts[0], "big")
-    items = []
-    previous = 0
-    for raw_id, packed in zip(parts[1::2], parts[2::2], strict=True):
-        entry_id = int.from_bytes(raw_id, "big")
-        fields = tuple(unpack_items(packed))
-        if entry_id <= previous or entry_id > last_id or not fields or len(fields) % 2:
-            raise StorageError("stored stream has an entry out of order or without fields")
-        items.append((entry_id, fields))
-        previous = entry_id
-    return Stream.from_entries(items, last_id)
-
-
 TYPE_NAMES[Stream] = "stream"
-register_type(Stream, "stream", dump_stream, load_stream)

@@ -12,8 +12,6 @@ from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedList
 
-from ..persistence.base import register_type
-from ..persistence.containers import pack_scored, unpack_scored
 from .keyspace import TYPE_NAMES
 
 # Redis 7.0 keeps a sorted set of at most this many members, none longer than this, in a listpack.
@@ -253,17 +251,4 @@ def _lex_walk(members: list[bytes], low: LexBound, high: LexBound, reverse: bool
     return first, stop
 
 
-# -- persistence -----------------------------------------------------------------------------------
-
-
-def dump_zset(zset: ZSet) -> bytes:
-    # One C-level copy of the dict: a flush on another thread sees a consistent snapshot.
-    return pack_scored(list(zset.scores.items()))
-
-
-def load_zset(blob: bytes) -> ZSet:
-    return ZSet.from_pairs(unpack_scored(blob))
-
-
 TYPE_NAMES[ZSet] = "zset"
-register_type(ZSet, "zset", dump_zset, load_zset)

@@ -13,7 +13,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..engine.keyspace import Change
+from ..engine.stream import Stream
+from ..engine.zset import ZSet
 from ..errors import StorageError
+from . import containers
 
 # The version of the on-disk layout this LeakDB writes.  Files of a higher version are refused.
 FORMAT_VERSION = 1
@@ -22,7 +25,7 @@ APPLICATION = "leakdb"
 Record = tuple[int, bytes, Any, "int | None"]  # (db, key, value, expire_at_ms)
 
 # Engine value type -> (stored type name, to-bytes function); stored type name -> from-bytes function.
-# Hashes, lists and sets are registered below; sorted sets and streams register with their own types.
+# Every type the engine holds is registered below, with its layout from containers.py.
 _SERIALIZERS: dict[type, tuple[str, Callable[[Any], bytes]]] = {bytes: ("string", bytes)}
 _DESERIALIZERS: dict[str, Callable[[bytes], Any]] = {"string": bytes}
 
@@ -34,15 +37,11 @@ def register_type(kind: type, name: str, dump: Callable[[Any], bytes], load: Cal
 
 
 def _register_containers() -> None:
-    from . import containers
-
     register_type(dict, "hash", containers.dump_hash, containers.load_hash)
     register_type(deque, "list", containers.dump_list, containers.load_list)
     register_type(set, "set", containers.dump_set, containers.load_set)
-    # Sorted sets and streams register themselves when leakdb.zset and leakdb.stream are imported;
-    # importing them here means any program that can load a file can load them, with or without the
-    # command table.
-    from ..engine import stream, zset  # noqa: F401
+    register_type(ZSet, "zset", containers.dump_zset, containers.load_zset)
+    register_type(Stream, "stream", containers.dump_stream, containers.load_stream)
 
 
 _register_containers()

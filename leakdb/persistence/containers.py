@@ -1,4 +1,4 @@
-"""How hashes, lists and sets are stored: a small length-prefixed binary layout, safe to read back.
+"""How each engine type is stored: a small length-prefixed binary layout, safe to read back.
 
 Each value starts with a one-byte layout version.  A container is first copied with one C-level call
 (``dict(...)``, ``list(...)``, ``set(...)``), which holds the GIL throughout, so a flush running on
@@ -12,6 +12,8 @@ import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+from ..engine.stream import Stream
+from ..engine.zset import ZSet
 from ..errors import StorageError
 
 LAYOUT = 1
@@ -109,3 +111,44 @@ def unpack_scored(blob: bytes) -> list[tuple[bytes, float]]:
     if offset != len(blob):
         raise StorageError("stored sorted set has trailing bytes")
     return pairs
+
+
+def dump_zset(zset: ZSet) -> bytes:
+    # One C-level copy of the dict: a flush on another thread sees a consistent snapshot.
+    return pack_scored(list(zset.scores.items()))
+
+
+def load_zset(blob: bytes) -> ZSet:
+    return ZSet.from_pairs(unpack_scored(blob))
+
+
+_ID_BYTES = 16
+
+
+def dump_stream(stream: Stream) -> bytes:
+    # One C-level copy of the dict: a flush on another thread sees a consistent snapshot.  The last
+    # ID is read after it, so it is never below an ID in the copy.
+    items = list(stream.entries.items())
+    parts = [stream.last_id.to_bytes(_ID_BYTES, "big")]
+    for entry_id, fields in items:
+        parts.append(entry_id.to_bytes(_ID_BYTES, "big"))
+        parts.append(pack_items(fields, len(fields)))
+    return pack_items(parts, len(parts))
+
+
+def load_stream(blob: bytes) -> Stream:
+    parts = list(unpack_items(blob))
+    ids = [parts[0], *parts[1::2]] if parts else []
+    if len(parts) % 2 == 0 or any(len(part) != _ID_BYTES for part in ids):
+        raise StorageError("stored stream is malformed")
+    last_id = int.from_bytes(parts[0], "big")
+    items = []
+    previous = 0
+    for raw_id, packed in zip(parts[1::2], parts[2::2], strict=True):
+        entry_id = int.from_bytes(raw_id, "big")
+        fields = tuple(unpack_items(packed))
+        if entry_id <= previous or entry_id > last_id or not fields or len(fields) % 2:
+            raise StorageError("stored stream has an entry out of order or without fields")
+        items.append((entry_id, fields))
+        previous = entry_id
+    return Stream.from_entries(items, last_id)

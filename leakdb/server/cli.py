@@ -10,8 +10,8 @@ import sys
 import time
 from typing import Any
 
-from .. import REDIS_VERSION, __version__
 from ..config import SETTINGS, Config, ConfigError
+from ..version import REDIS_VERSION, __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,10 +16,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from .. import __version__
 from ..engine.keyspace import DEFAULT_DATABASES, now_ms
 from ..errors import StorageError
 from ..persistence import BACKENDS
+from ..version import __version__
 from .files import (
     BadRecord,
     DataFile,

@@ -16,8 +16,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from ..commands.scores import parse_score
-from ..engine.keyspace import DEFAULT_DATABASES, parse_int
+from ..engine.keyspace import DEFAULT_DATABASES
+from ..engine.numbers import parse_int, parse_score
 from ..engine.zset import ZSet
 from ..errors import NotAFloatError
 
