@@ -31,6 +31,7 @@ class ServerSpec:
     name: str
     kind: str  # "leakdb" or "redis"
     options: tuple[str, ...] = ()
+    source: Path | None = None  # a LeakDB checkout to run instead of this working tree
 
     @property
     def is_redis(self) -> bool:
@@ -115,8 +116,11 @@ def _command(spec: ServerSpec, port: int, directory: Path, extra: tuple[str, ...
             "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
             "--save", "", "--daemonize", "no", "--logfile", "", *spec.options, *extra,
         ]  # fmt: skip
+    # Checkouts from before leakdb/server/ became a package start through leakdb.cli.
+    source = spec.source or REPO_ROOT
+    entry = "leakdb.server" if (source / "leakdb" / "server" / "__main__.py").exists() else "leakdb.cli"
     return [
-        sys.executable, "-m", "leakdb.server", "--port", str(port), "--dir", str(directory),
+        sys.executable, "-m", entry, "--port", str(port), "--dir", str(directory),
         "--loglevel", "warning", *spec.options, *extra,
     ]  # fmt: skip
 
@@ -152,8 +156,9 @@ class ServerPool:
         port = free_port()
         directory = directory or self.root / f"{spec.name.replace(' ', '-')}-{port}"
         directory.mkdir(parents=True, exist_ok=True)
-        # The working tree's leakdb, whatever is installed.
-        python_path = os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
+        # The working tree's leakdb (or the spec's checkout), whatever is installed.
+        source = spec.source or REPO_ROOT
+        python_path = os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")])
         env = {**os.environ, "PYTHONPATH": python_path}
         started = time.perf_counter()
         with open(directory / "server.log", "ab") as log:
