@@ -1,4 +1,8 @@
-"""Redis commands, one module per family; importing this package builds the command table."""
+"""The command layer: Redis commands, one module per family, over the engine.
+
+registry.py holds the table (importing this package fills it); blocking.py, eviction.py and
+diskerror.py are the run-time mechanisms commands share; inprocess.py runs commands without a socket.
+"""
 
 from __future__ import annotations
 
