@@ -99,6 +99,24 @@ def format_output_limits(limits: dict[str, tuple[int, int, int]]) -> str:
     return " ".join(f"{name} {hard} {soft} {seconds}" for name, (hard, soft, seconds) in limits.items())
 
 
+def _parse_port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError(raw)
+    return value
+
+
+def _parse_octal(raw: str) -> int:
+    value = int(raw, 8)
+    if not 0 <= value <= 0o777:
+        raise ValueError(raw)
+    return value
+
+
+def _format_octal(value: int) -> str:
+    return f"{value:o}"
+
+
 def _parse_positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -144,7 +162,7 @@ def _choice(*choices: str) -> Callable[[str], str]:
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
-        Setting("port", 6379, int, "TCP port to listen on (0: pick a free one)", mutable=False),
+        Setting("port", 6379, _parse_port, "TCP port to listen on (0: no TCP)", mutable=False),
         Setting("bind", "127.0.0.1", str, "addresses to listen on, space separated", mutable=False),
         Setting(
             "protected-mode",
@@ -239,6 +257,61 @@ SETTINGS: dict[str, Setting] = {
             choices=("debug", "verbose", "notice", "warning"),
         ),
         Setting("logfile", "", str, "log to this file (empty: standard output)", mutable=False),
+        Setting("unixsocket", "", str, "also listen on this unix socket path (empty: none)", mutable=False),
+        Setting(
+            "unixsocketperm",
+            0,
+            _parse_octal,
+            "permissions of the unix socket file, in octal (0: the umask's)",
+            mutable=False,
+            format=_format_octal,
+        ),
+        Setting("tls-port", 0, _parse_port, "also listen for TLS on this port (0: no TLS)", mutable=False),
+        Setting("tls-cert-file", "", str, "the server's certificate (PEM) for TLS"),
+        Setting("tls-key-file", "", str, "the private key of tls-cert-file (PEM)"),
+        Setting("tls-key-file-pass", "", str, "passphrase of tls-key-file, if it is encrypted"),
+        Setting("tls-client-cert-file", "", str, "accepted for compatibility (replication only)"),
+        Setting("tls-client-key-file", "", str, "accepted for compatibility (replication only)"),
+        Setting("tls-client-key-file-pass", "", str, "accepted for compatibility (replication only)"),
+        Setting("tls-ca-cert-file", "", str, "CA certificates that client certificates must chain to"),
+        Setting("tls-ca-cert-dir", "", str, "a directory of CA certificates (OpenSSL's hashed layout)"),
+        Setting(
+            "tls-auth-clients",
+            "yes",
+            _choice("yes", "no", "optional"),
+            "require a client certificate (yes), verify one if sent (optional), or not (no)",
+            choices=("yes", "no", "optional"),
+        ),
+        Setting("tls-protocols", "", str, "TLS versions to allow, e.g. 'TLSv1.2 TLSv1.3' (empty: both)"),
+        Setting("tls-ciphers", "", str, "OpenSSL cipher list for TLSv1.2 and below"),
+        Setting("tls-ciphersuites", "", str, "TLSv1.3 cipher suites (accepted; OpenSSL's defaults apply)"),
+        Setting(
+            "tls-prefer-server-ciphers",
+            False,
+            _parse_bool,
+            "choose the cipher by the server's preference",
+            format=_format_bool,
+        ),
+        Setting(
+            "tls-session-caching",
+            True,
+            _parse_bool,
+            "let clients resume TLS sessions",
+            format=_format_bool,
+        ),
+        Setting("tls-session-cache-size", 20480, _parse_nonnegative_int, "TLS sessions kept for resumption"),
+        Setting("tls-session-cache-timeout", 300, _parse_nonnegative_int, "seconds a TLS session is kept"),
+        Setting("tls-dh-params-file", "", str, "DH parameters file (PEM) for DHE ciphers"),
+        Setting(
+            "tls-replication",
+            False,
+            _parse_bool,
+            "accepted for compatibility (no replication)",
+            format=_format_bool,
+        ),
+        Setting(
+            "tls-cluster", False, _parse_bool, "accepted for compatibility (no cluster)", format=_format_bool
+        ),
         Setting("save", "", str, "accepted for compatibility; LeakDB saves by its storage mode"),
         Setting("appendonly", False, _parse_bool, "accepted for compatibility", format=_format_bool),
     ]
@@ -272,7 +345,7 @@ class Config:
             raise ConfigError(
                 f"CONFIG SET failed (possibly related to argument '{name}') - argument couldn't "
                 "be parsed into an integer"
-                if setting.parse in (int, _parse_nonnegative_int, parse_memory)
+                if setting.parse in (int, _parse_nonnegative_int, parse_memory, _parse_port, _parse_octal)
                 else f"CONFIG SET failed (possibly related to argument '{name}') - argument "
                 "must be one of the allowed values"
             ) from None
@@ -319,7 +392,7 @@ def value_kind(setting: Setting) -> str:
         return "bool"
     if setting.parse is parse_memory:
         return "memory"
-    if setting.parse in (int, _parse_nonnegative_int, _parse_positive_int):
+    if setting.parse in (int, _parse_nonnegative_int, _parse_positive_int, _parse_port, _parse_octal):
         return "integer"
     if setting.parse is _parse_float:
         return "float"

@@ -295,7 +295,8 @@ def _session_flags(client: Any, blocked: bool) -> str:
     flags = "P" if client.subscriptions is not None else ""
     flags += "x" if client.multi is not None else ""
     flags += "b" if blocked else ""
-    return flags + ("d" if client.watch is not None and client.watch.dirty else "")
+    flags += "d" if client.watch is not None and client.watch.dirty else ""
+    return flags + ("U" if getattr(client, "unix", False) else "")
 
 
 CLIENT_TYPES = ("normal", "master", "slave", "replica", "pubsub")

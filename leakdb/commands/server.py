@@ -7,6 +7,7 @@ clients keep being served while the file is written.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -29,6 +30,8 @@ from .connection import help_reply
 from .eviction import configure_memory
 from .info import state_of
 from .registry import Suspend, command, dispatch_sub, subcommand
+
+log = logging.getLogger("leakdb.server")
 
 # -- FLUSHDB, FLUSHALL, SWAPDB ---------------------------------------------------------------------
 
@@ -144,8 +147,21 @@ def config_set(client, args):
         raise SyntaxErrorReply()
     config = client.server.config
     # Every pair is checked before any is applied, so a refused CONFIG SET changes nothing.
-    for name, raw in _checked_pairs(config, args):
+    pairs = list(_checked_pairs(config, args))
+    previous = dict(config.values)
+    for name, raw in pairs:
         config.set(name, raw)
+    tls_names = [name for name, _ in pairs if name.lower().startswith("tls-")]
+    if tls_names:
+        try:
+            client.server.reload_tls()  # new connections use the new certificates
+        except Exception as exc:
+            config.values = previous
+            log.warning("TLS configuration not changed: %s", exc)
+            raise CommandError(
+                f"ERR CONFIG SET failed (possibly related to argument '{tls_names[0]}') - "
+                "Unable to update TLS configuration. Check server logs."
+            ) from None
     configure_memory(client.server)  # a new maxmemory or policy applies at once
     diskerror.update(client.server)  # stop-writes-on-bgsave-error applies at once
     return OK

@@ -96,7 +96,7 @@ def check_protected_mode(config: Config) -> str | None:
 
 def server_main(argv: list[str] | None = None) -> int:
     from ..errors import StorageError
-    from .listener import Server, banner
+    from .listener import ListenError, Server, banner
 
     try:
         config = load_config(sys.argv[1:] if argv is None else argv)
@@ -122,6 +122,10 @@ def server_main(argv: list[str] | None = None) -> int:
     server = Server(storage, config)
     try:
         server.start()
+    except ListenError as exc:
+        print(f"leakdb-server: {exc}", file=sys.stderr)
+        storage.close()
+        return 1
     except OSError as exc:
         print(f"leakdb-server: cannot listen on port {config['port']}: {exc}", file=sys.stderr)
         storage.close()
@@ -134,7 +138,12 @@ def server_main(argv: list[str] | None = None) -> int:
         f"load_time={time.monotonic() - started:.3f}s",
         flush=True,
     )
-    print(f"Ready to accept connections tcp on port {server.port}", flush=True)
+    if server.port:
+        print(f"Ready to accept connections tcp on port {server.port}", flush=True)
+    if server.tls_port:
+        print(f"Ready to accept connections tls on port {server.tls_port}", flush=True)
+    if server.unix_socket:
+        print(f"Ready to accept connections unix at {server.unix_socket}", flush=True)
     log.info("serving")
     try:
         server.serve_forever()

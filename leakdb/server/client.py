@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
 from typing import Any
 
@@ -33,6 +34,10 @@ OUTPUT_HIGH_WATER = 4 * 1024 * 1024
 
 class Client:
     """One connection: its socket, parser, output buffer and session state (db, protocol, auth)."""
+
+    # What a non-blocking recv or send raises when it must wait for the socket (read only when one is
+    # raised, so it costs nothing per command); TLSClient adds the SSL variants.
+    WOULD_BLOCK: tuple[type[BaseException], ...] = (BlockingIOError, InterruptedError)
 
     # Slots: every command reads several of these, and slot access is the cheapest there is.
     __slots__ = (
@@ -67,6 +72,7 @@ class Client:
         "sock",
         "subscriptions",
         "suspended",
+        "unix",
         "watch",
         "write_through",
     )
@@ -76,11 +82,17 @@ class Client:
         self.sock = sock
         self.fd = sock.fileno()
         self.id = server.next_client_id()
-        self.addr = _format_address(address)
-        try:
-            self.laddr = _format_address(sock.getsockname())
-        except OSError:
-            self.laddr = ""
+        self.unix = sock.family == socket.AF_UNIX
+        if self.unix:
+            # As Redis shows unix clients: the socket's path and port 0, for both ends, cut to the
+            # 77 characters of its address buffer.
+            self.addr = self.laddr = f"{server.config['unixsocket']}:0"[:77]
+        else:
+            self.addr = _format_address(address)
+            try:
+                self.laddr = _format_address(sock.getsockname())
+            except OSError:
+                self.laddr = ""
         self.parser = RequestParser(
             server.config["proto-max-bulk-len"],
             query_buffer_limit=server.config["client-query-buffer-limit"],
@@ -165,7 +177,7 @@ class Client:
     def _on_readable(self) -> None:
         try:
             data = self.sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
+        except self.WOULD_BLOCK:
             return
         except OSError:
             self.close()
@@ -280,7 +292,7 @@ class Client:
             return
         try:
             sent = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
+        except self.WOULD_BLOCK:
             sent = 0
         except OSError:
             self.close()
@@ -314,7 +326,7 @@ class Client:
     def _on_writable(self) -> None:
         try:
             sent = self.sock.send(self.output)
-        except (BlockingIOError, InterruptedError):
+        except self.WOULD_BLOCK:
             return
         except OSError:
             self.close()
@@ -374,6 +386,28 @@ class Client:
         except OSError:
             pass
         self.server.clients.pop(self.id, None)
+
+
+class TLSClient(Client):
+    """A client on a TLS connection whose handshake is done.
+
+    OpenSSL may hold decrypted bytes that the kernel no longer reports as readable, so every read
+    drains them, and reading that resumes after back-pressure looks at them first.
+    """
+
+    __slots__ = ()
+    WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+    def _on_readable(self) -> None:
+        super()._on_readable()
+        while self._reading and not self.closed and self.sock.pending():
+            super()._on_readable()
+
+    def _resume_reading(self) -> None:
+        was_reading = self._reading
+        super()._resume_reading()
+        if not was_reading and self._reading and self.sock.pending():
+            self.server.loop.run_callback(self._on_readable)
 
 
 def _format_address(address: Any) -> str:

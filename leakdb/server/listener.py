@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import time
 from typing import Any
 
@@ -25,7 +26,8 @@ from ..config import Config
 from ..engine.keyspace import Keyspace
 from ..errors import MAX_CLIENTS
 from ..version import REDIS_VERSION, __version__
-from .client import Client
+from .client import Client, TLSClient
+from .tls import Handshake, TLSConfigError, build_context
 
 log = logging.getLogger("leakdb.server")
 
@@ -41,6 +43,21 @@ class Stats:
         self.evicted_keys = 0
         self.net_input_bytes = 0
         self.net_output_bytes = 0
+
+
+class ListenError(OSError):
+    """The server cannot listen where it is configured to; the text is what the user sees."""
+
+
+def _socket_answers(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 class _Acceptor(StreamServer):
@@ -76,6 +93,9 @@ class Server:
         self._timers: list[Any] = []
         self._stopped = gevent.event.Event()
         self.port = self.config["port"]
+        self.tls_port = self.config["tls-port"]
+        self.tls_context: Any = None  # an ssl.SSLContext while tls-port is set
+        self.unix_socket: str | None = None  # the socket file this server made, removed at shutdown
         self.shutting_down = False
         self.memory = None  # a leakdb.evict.Memory while maxmemory is set
         configure_memory(self)
@@ -115,15 +135,26 @@ class Server:
 
     def start(self) -> None:
         """Bind the listening sockets and start serving from the gevent hub (returns at once)."""
-        binds = self.config["bind"].split() or ["127.0.0.1"]
         port = self.config["port"]
-        for host in binds:
-            host = host.lstrip("-")
-            acceptor = _Acceptor((host, port), self._accept, spawn=None, backlog=511)
-            acceptor.start()
-            port = acceptor.server_port  # with port 0, every address shares the first one's port
-            self._acceptors.append(acceptor)
-        self.port = port
+        tls_port = self.config["tls-port"]
+        unix_path = self.config["unixsocket"]
+        if not (port or tls_port or unix_path):
+            raise ListenError("Configured to not listen anywhere, exiting.")
+        if tls_port:
+            try:
+                self.tls_context = build_context(self.config)
+            except TLSConfigError as exc:
+                raise ListenError(f"cannot start TLS: {exc}") from None
+        try:
+            if port:
+                self.port = self._listen_tcp(port, self._accept)
+            if tls_port:
+                self.tls_port = self._listen_tcp(tls_port, self._accept_tls)
+            if unix_path:
+                self._listen_unix(unix_path)
+        except OSError:
+            self._close_listeners()
+            raise
         hz = max(1, min(500, int(self.config["hz"])))
         expiry = self.loop.timer(1.0 / hz, 1.0 / hz)
         expiry.start(self._expire_cycle)
@@ -137,6 +168,59 @@ class Server:
             storage_state.start(diskerror.update, self)
             queue.on_state_change = storage_state.send
             self._timers.append(storage_state)
+
+    def _listen_tcp(self, port: int, handle: Any) -> int:
+        """Listen on `port` at every bind address; the port really bound (the first one's, for 0)."""
+        for host in self.config["bind"].split() or ["127.0.0.1"]:
+            acceptor = _Acceptor((host.lstrip("-"), port), handle, spawn=None, backlog=511)
+            acceptor.start()
+            port = acceptor.server_port
+            self._acceptors.append(acceptor)
+        return port
+
+    def _listen_unix(self, path: str) -> None:
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise ListenError(f"cannot listen on unix socket {path}: no directory {directory}")
+        if os.path.lexists(path):
+            if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                raise ListenError(
+                    f"cannot listen on unix socket {path}: a file that is not a socket is there"
+                )
+            if _socket_answers(path):
+                raise ListenError(f"cannot listen on unix socket {path}: another server is listening on it")
+            os.unlink(path)  # left behind by a server that crashed
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(path)
+            permissions = self.config["unixsocketperm"]
+            if permissions:
+                os.chmod(path, permissions)
+            listener.listen(511)
+        except OSError as exc:
+            listener.close()
+            raise ListenError(f"cannot listen on unix socket {path}: {exc.strerror or exc}") from None
+        listener.setblocking(False)
+        acceptor = _Acceptor(listener, self._accept, spawn=None)
+        acceptor.start()
+        self._acceptors.append(acceptor)
+        self.unix_socket = path
+
+    def _close_listeners(self) -> None:
+        for acceptor in self._acceptors:
+            acceptor.close()
+        self._acceptors = []
+        if self.unix_socket is not None:
+            try:
+                os.unlink(self.unix_socket)
+            except OSError:
+                pass
+            self.unix_socket = None
+
+    def reload_tls(self) -> None:
+        """Build a new TLS context from the current settings; new connections use it (CONFIG SET)."""
+        if self.config["tls-port"]:
+            self.tls_context = build_context(self.config)
 
     def serve_forever(self) -> None:
         """Serve until SHUTDOWN, SIGTERM or SIGINT; starts the server first if needed."""
@@ -155,8 +239,7 @@ class Server:
         if self.shutting_down:
             return
         self.shutting_down = True
-        for acceptor in self._acceptors:
-            acceptor.close()
+        self._close_listeners()
         for timer in self._timers:
             timer.stop()
         for client in list(self.clients.values()):
@@ -173,8 +256,7 @@ class Server:
 
     def stop(self) -> None:
         """Stop serving without touching the storage (for servers embedded in a program)."""
-        for acceptor in self._acceptors:
-            acceptor.close()
+        self._close_listeners()
         for timer in self._timers:
             timer.stop()
         for client in list(self.clients.values()):
@@ -183,7 +265,8 @@ class Server:
 
     # -- callbacks --------------------------------------------------------------------------------
 
-    def _accept(self, gsock: Any, address: Any) -> None:
+    def _take(self, gsock: Any) -> socket.socket | None:
+        """The accepted socket as a plain non-blocking one, or None when maxclients refuses it."""
         sock = socket.socket(gsock.family, gsock.type, gsock.proto, fileno=gsock.detach())
         sock.setblocking(False)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -196,8 +279,26 @@ class Server:
             except OSError:
                 pass
             sock.close()
+            return None
+        return sock
+
+    def _accept(self, gsock: Any, address: Any) -> None:
+        sock = self._take(gsock)
+        if sock is not None:
+            self._serve(Client(self, sock, address))
+
+    def _accept_tls(self, gsock: Any, address: Any) -> None:
+        sock = self._take(gsock)
+        if sock is not None:
+            Handshake(self.loop, self.tls_context, sock, address, self._tls_ready)
+
+    def _tls_ready(self, sock: Any, address: Any) -> None:
+        if self.shutting_down:
+            sock.close()
             return
-        client = Client(self, sock, address)
+        self._serve(TLSClient(self, sock, address))
+
+    def _serve(self, client: Client) -> None:
         self.clients[client.id] = client
         client.start()
 
