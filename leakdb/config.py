@@ -117,6 +117,18 @@ def _format_octal(value: int) -> str:
     return f"{value:o}"
 
 
+def _redacted(url: str) -> str:
+    """A URL (or a comma-separated list) with any password replaced, so CONFIG GET never shows it."""
+    parts = []
+    for one in url.split(","):
+        scheme, sep, rest = one.partition("://")
+        credentials, at, host = rest.rpartition("@")
+        if sep and at and ":" in credentials:
+            one = f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+        parts.append(one)
+    return ",".join(parts)
+
+
 def _parse_positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -188,10 +200,36 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "backend",
             "sqlite",
-            _choice("sqlite", "shelve"),
-            "file backend for the persistent modes",
+            _choice("sqlite", "shelve", "redis"),
+            "backend for the persistent modes: a sqlite or shelve file, or an upstream redis",
             mutable=False,
-            choices=("sqlite", "shelve"),
+            choices=("sqlite", "shelve", "redis"),
+        ),
+        Setting(
+            "upstream",
+            "",
+            str,
+            "with --backend redis: the upstream server, redis[s]://[user:pass@]host:port[/db]",
+            mutable=False,
+            format=_redacted,
+            metavar="URL",
+        ),
+        Setting(
+            "upstream-cluster",
+            "",
+            str,
+            "with --backend redis: a Redis Cluster's nodes, redis://host:port,host:port,...",
+            mutable=False,
+            format=_redacted,
+            metavar="URLS",
+        ),
+        Setting(
+            "upstream-load",
+            "full",
+            _choice("full", "lazy"),
+            "with --backend redis: load every upstream key at start (full) or read misses through (lazy)",
+            mutable=False,
+            choices=("full", "lazy"),
         ),
         Setting("maxsize", 1000, _parse_nonnegative_int, "queued writes that trigger a flush"),
         Setting("flush-interval", 1.0, _parse_float, "seconds between timed flushes", mutable=False),

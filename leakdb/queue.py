@@ -91,6 +91,11 @@ class CoalescingLog:
     def __len__(self) -> int:
         return self._frozen + len(self._current)
 
+    def holds(self, db: int, key: bytes) -> bool:
+        """Whether a change to `key` is pending (in any segment)."""
+        slot = (db, key)
+        return any(type(segment) is dict and slot in segment for segment in self._segments)
+
     def items(self) -> list[Change]:
         changes: list[Change] = []
         for segment in self._segments:
@@ -135,6 +140,7 @@ class WriteQueue:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._flushing_thread: int | None = None
+        self._in_flight: Any = None  # the batch being processed, while it is
         self._failures = 0
         self._retry_at = 0.0
         self._stop = threading.Event()
@@ -226,12 +232,24 @@ class WriteQueue:
             if not self._flush_once():
                 raise StorageError(f"{self.name}: write failed: {self.last_error}")
 
+    @property
+    def unsaved(self) -> int:
+        """Changes not yet written: those waiting plus those of a batch being written now."""
+        in_flight = self._in_flight
+        return len(self._pending) + (len(in_flight) if in_flight is not None else 0)
+
+    def holds(self, db: int, key: bytes) -> bool:
+        """Whether a change to `key` waits in the queue or is being written now (coalescing logs)."""
+        in_flight = self._in_flight
+        return self._pending.holds(db, key) or (in_flight is not None and in_flight.holds(db, key))
+
     def _flush_once(self) -> bool:
         """One pass over the pending batch; the caller holds ``_flush_lock``."""
         with self._lock:
             batch = self._pending
             if not len(batch):
                 return True
+            self._in_flight = batch
             self._pending = self._new_log()
         items = batch.items()
         self._flushing_thread = threading.get_ident()
@@ -246,6 +264,7 @@ class WriteQueue:
         if failed:
             with self._lock:
                 self._pending = self._pending.merged_after(list(failed))
+                self._in_flight = None
             self._failures += 1
             self.flush_errors += 1
             if self._failures == 1 and self.on_state_change is not None:
@@ -260,6 +279,7 @@ class WriteQueue:
                 delay,
             )
             return False
+        self._in_flight = None
         if self._failures and self.on_state_change is not None:
             self._failures = 0
             self.on_state_change()

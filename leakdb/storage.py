@@ -415,7 +415,17 @@ class _FileMixin:
 
     def _file_info(self, info: dict[str, Any]) -> dict[str, Any]:
         info.update(backend=self.backend.name, filename=self.filename, file_size=self.file_size())
+        if self.near is not None:
+            info.update(self.backend.info(), **self.near.info(), upstream_unsaved=self.queue.unsaved)
         return info
+
+    near: Any = None  # the NearCache keeping this storage coherent with an upstream Redis
+
+    def _attach_upstream(self) -> None:
+        from .persistence.upstream import NearCache, UpstreamBackend
+
+        if isinstance(self.backend, UpstreamBackend):
+            self.near = NearCache(self.backend, self.keyspace, self.queue, self.queue.put)
 
     def file_size(self) -> int:
         return self.backend.file_size()
@@ -429,16 +439,21 @@ class PersistentStorage(_FileMixin, _QueuedMixin, DefaultStorage):
 
     def __init__(
         self,
-        filename: str | os.PathLike,
+        filename: str | os.PathLike | None = None,
         backend: str | Backend = "sqlite",
         codec: str | Codec = "json",
         databases: int = DEFAULT_DATABASES,
         keyspace: Keyspace | None = None,
+        upstream: str | None = None,
+        upstream_cluster: bool = False,
+        upstream_load: str = "full",
     ) -> None:
-        super().__init__(codec=codec, databases=databases, keyspace=keyspace)
+        backend = upstream_backend(backend, upstream, upstream_cluster, upstream_load)
+        super().__init__(codec=codec, databases=1 if upstream else databases, keyspace=keyspace)
         self._open_file(filename, backend)
         self.queue = WriteQueue(self._write, CoalescingLog, name=self.filename)
         self.keyspace.add_listener(self.queue.put)
+        self._attach_upstream()
         _open_storages.add(self)
 
     def _write(self, changes: list[Change]) -> list[Change]:
@@ -469,7 +484,7 @@ class PersistentQueueStorage(_FileMixin, _QueuedMixin, DefaultStorage):
 
     def __init__(
         self,
-        filename: str | os.PathLike,
+        filename: str | os.PathLike | None = None,
         maxsize: int = 1000,
         workers: int = 1,
         flush_interval: float | None = 1.0,
@@ -477,13 +492,18 @@ class PersistentQueueStorage(_FileMixin, _QueuedMixin, DefaultStorage):
         codec: str | Codec = "json",
         databases: int = DEFAULT_DATABASES,
         keyspace: Keyspace | None = None,
+        upstream: str | None = None,
+        upstream_cluster: bool = False,
+        upstream_load: str = "full",
     ) -> None:
-        super().__init__(codec=codec, databases=databases, keyspace=keyspace)
+        backend = upstream_backend(backend, upstream, upstream_cluster, upstream_load)
+        super().__init__(codec=codec, databases=1 if upstream else databases, keyspace=keyspace)
         # `workers` is accepted for symmetry with QueueStorage: one transaction per batch needs one.
         self.workers = workers
         self._open_file(filename, backend)
         self.queue = WriteQueue(self._write, CoalescingLog, maxsize, name=self.filename)
         self.keyspace.add_listener(self.queue.put)
+        self._attach_upstream()
         _open_storages.add(self)
         if flush_interval:
             self.queue.start_timer(flush_interval)
@@ -511,6 +531,19 @@ MODES: dict[str, type[DefaultStorage]] = {
 }
 
 
+def upstream_backend(backend: str | Backend, upstream: str | None, cluster: bool, load: str) -> str | Backend:
+    """The backend to open: an upstream Redis when `backend` is "redis" or `upstream` is given."""
+    if backend != "redis" and not upstream:
+        return backend
+    if not upstream:
+        raise ValueError("the redis backend needs upstream='redis://host:port' (or a list for a cluster)")
+    if load not in ("full", "lazy"):
+        raise ValueError(f"upstream_load is 'full' or 'lazy', not {load!r}")
+    from .persistence.upstream import UpstreamBackend
+
+    return UpstreamBackend(upstream, cluster=cluster, lazy=load == "lazy")
+
+
 def make_storage(
     mode: str,
     filename: str | None = None,
@@ -520,12 +553,22 @@ def make_storage(
     workers: int = 1,
     codec: str = "json",
     databases: int = DEFAULT_DATABASES,
+    upstream: str | None = None,
+    upstream_cluster: bool = False,
+    upstream_load: str = "full",
 ) -> DefaultStorage:
     """The storage for a server's ``--storage`` mode: memory, queue, persistent or persistent-queue."""
     if mode not in MODES:
         raise ValueError(f"unknown storage mode {mode!r}; choose one of {', '.join(MODES)}")
-    if mode in ("persistent", "persistent-queue") and not filename:
+    if mode in ("persistent", "persistent-queue") and not filename and backend != "redis":
         raise ValueError(f"storage mode {mode} needs a filename")
+    upstream_options = {
+        "upstream": upstream,
+        "upstream_cluster": upstream_cluster,
+        "upstream_load": upstream_load,
+    }
+    if backend != "redis":
+        upstream_options = {}
     if mode == "memory":
         return DefaultStorage(codec=codec, databases=databases)
     if mode == "queue":
@@ -537,7 +580,9 @@ def make_storage(
             databases=databases,
         )
     if mode == "persistent":
-        return PersistentStorage(filename, backend=backend, codec=codec, databases=databases)
+        return PersistentStorage(
+            filename, backend=backend, codec=codec, databases=databases, **upstream_options
+        )
     return PersistentQueueStorage(
         filename,
         maxsize=maxsize,
@@ -546,4 +591,5 @@ def make_storage(
         backend=backend,
         codec=codec,
         databases=databases,
+        **upstream_options,
     )

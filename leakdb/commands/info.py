@@ -267,6 +267,25 @@ def leakdb_section(server: Any) -> Fields:
         ("storage_last_error", _one_line(str(info.get("last_error") or ""))),
         ("storage_keys_loaded", info.get("keys_loaded", 0)),
         ("storage_load_time_ms", info.get("load_time_ms", 0)),
+        *_upstream_fields(info),
+    ]
+
+
+def _upstream_fields(info: dict[str, Any]) -> Fields:
+    """The upstream Redis behind the storage (backend redis): its state, and how far behind it is."""
+    if "upstream" not in info:
+        return []
+    pending = info.get("upstream_unsaved", 0)
+    lag_ms = max(0, now_ms() - info["last_flush_ms"]) if pending and info.get("last_flush_ms") else 0
+    return [
+        ("upstream", info["upstream"]),
+        ("upstream_state", info.get("upstream_state", "")),
+        ("upstream_writes", info.get("upstream_writes", 0)),
+        ("upstream_pending_writes", pending),
+        ("upstream_lag_ms", lag_ms),
+        ("upstream_refreshed_keys", info.get("upstream_refreshed", 0)),
+        ("upstream_read_throughs", info.get("upstream_read_throughs", 0)),
+        ("upstream_resyncs", info.get("upstream_resyncs", 0)),
     ]
 
 

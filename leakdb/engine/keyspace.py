@@ -171,7 +171,7 @@ class Database:
             self.notify(_new_change(Change, (EXPIRE, self.index, key, None, expire_at_ms)))
 
     def flush(self) -> None:
-        self.data = {}
+        self.data = self.data.__class__()  # a read-through dict stays one
         self.expires = {}
         self.deadlines = []
         if self.notify is not None:

@@ -69,9 +69,17 @@ def make_storage_for(config: Config) -> Any:
         if filename is not None:
             kwargs["filename"] = filename
         return cls(**kwargs)
+    upstream = config["upstream-cluster"] or config["upstream"]
+    if config["backend"] == "redis" and mode not in ("persistent", "persistent-queue"):
+        raise ConfigError("--backend redis needs --storage persistent or persistent-queue")
+    if config["backend"] == "redis" and not upstream:
+        raise ConfigError("--backend redis needs --upstream URL or --upstream-cluster URL,URL,...")
     return make_storage(
         mode,
-        filename=filename,
+        filename=None if config["backend"] == "redis" else filename,
+        upstream=upstream or None,
+        upstream_cluster=bool(config["upstream-cluster"]),
+        upstream_load=config["upstream-load"],
         backend=config["backend"],
         maxsize=config["maxsize"],
         flush_interval=config["flush-interval"],
@@ -116,8 +124,12 @@ def server_main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         storage = make_storage_for(config)
+    except ConfigError as exc:
+        print(f"leakdb-server: {exc}", file=sys.stderr)
+        return 2
     except StorageError as exc:
-        print(f"leakdb-server: cannot open the data file: {exc}", file=sys.stderr)
+        where = "" if config["backend"] == "redis" else "cannot open the data file: "
+        print(f"leakdb-server: {where}{exc}", file=sys.stderr)
         return 1
     server = Server(storage, config)
     try:

@@ -161,6 +161,13 @@ class Server:
         housekeeping = self.loop.timer(1.0, 1.0)
         housekeeping.start(self._housekeeping)
         self._timers = [expiry, housekeeping]
+        near = getattr(self.storage, "near", None)
+        if near is not None:
+            # The upstream's invalidations arrive on a thread; they are applied on the hub.
+            upstream_changes = self.loop.async_()
+            upstream_changes.start(near.apply)
+            near.wake = upstream_changes.send
+            self._timers.append(upstream_changes)
         queue = getattr(self.storage, "queue", None)
         if queue is not None and hasattr(queue, "on_state_change"):
             # The queue's timer thread reports a failed or recovered flush; react on the hub.
