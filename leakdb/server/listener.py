@@ -17,6 +17,7 @@ from typing import Any
 
 import gevent
 import gevent.event
+import gevent.socket
 from gevent.server import StreamServer
 
 from ..commands import diskerror
@@ -77,6 +78,7 @@ class Server:
         self._stopped = gevent.event.Event()
         self.port = self.config["port"]
         self.shutting_down = False
+        self.close_error: Exception | None = None  # why the storage could not be closed at shutdown
         self.memory = None  # a leakdb.evict.Memory while maxmemory is set
         configure_memory(self)
         self.refusing_writes = False  # while the storage cannot write (commands/diskerror.py)
@@ -113,17 +115,20 @@ class Server:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Bind the listening sockets and start serving from the gevent hub (returns at once)."""
-        binds = self.config["bind"].split() or ["127.0.0.1"]
-        port = self.config["port"]
-        for host in binds:
-            host = host.lstrip("-")
-            acceptor = _Acceptor((host, port), self._accept, spawn=None, backlog=511)
+    def start(self, listeners: list[Any] | None = None) -> None:
+        """Listen and start serving from the gevent hub (returns at once).
+
+        `listeners` are sockets from :func:`bind_sockets`; without them the addresses of the ``bind``
+        and ``port`` settings are bound here (raising :class:`ListenError`).
+        """
+        if listeners is None:
+            listeners = bind_sockets(self.config["bind"], self.config["port"])
+        for sock in listeners:
+            sock.listen(511)
+            acceptor = _Acceptor(sock, self._accept, spawn=None)
             acceptor.start()
-            port = acceptor.server_port  # with port 0, every address shares the first one's port
             self._acceptors.append(acceptor)
-        self.port = port
+        self.port = self._acceptors[0].server_port if self._acceptors else self.config["port"]
         hz = max(1, min(500, int(self.config["hz"])))
         expiry = self.loop.timer(1.0 / hz, 1.0 / hz)
         expiry.start(self._expire_cycle)
@@ -139,19 +144,33 @@ class Server:
             self._timers.append(storage_state)
 
     def serve_forever(self) -> None:
-        """Serve until SHUTDOWN, SIGTERM or SIGINT; starts the server first if needed."""
+        """Serve until SHUTDOWN, SIGTERM or SIGINT (Ctrl-C); starts the server first if needed.
+
+        A signal shuts down as SHUTDOWN does: the storage is flushed and closed, one line is logged,
+        and this returns with the signal handlers the program had before.
+        """
         if not self._acceptors:
             self.start()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            gevent.signal_handler(signum, self._on_signal, signum)
-        self._stopped.wait()
+        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+        handlers = [gevent.signal_handler(signum, self._on_signal, signum) for signum in previous]
+        try:
+            self._stopped.wait()
+        finally:
+            for handler in handlers:
+                handler.cancel()
+            for signum, handler in previous.items():
+                if handler is not None:
+                    signal.signal(signum, handler)
 
     def _on_signal(self, signum: int) -> None:
-        log.warning("received %s, shutting down", signal.Signals(signum).name)
-        gevent.spawn(self.shutdown, True)
+        gevent.spawn(self.shutdown, True, f"received {signal.Signals(signum).name}")
 
-    def shutdown(self, save: bool = True) -> None:
-        """Stop accepting, close every client, flush the storage (unless told not to) and stop."""
+    def shutdown(self, save: bool = True, reason: str = "") -> None:
+        """Stop accepting, close every client, flush the storage (unless told not to) and stop.
+
+        Logs one line: what ended the server and whether the data was saved.  A storage that cannot
+        be closed is logged and kept in ``close_error``.
+        """
         if self.shutting_down:
             return
         self.shutting_down = True
@@ -161,14 +180,18 @@ class Server:
             timer.stop()
         for client in list(self.clients.values()):
             client.close()
+        lead = f"{reason}: " if reason else ""
         try:
             if save:
                 self.storage.close()
             else:
                 self.storage.close(flush=False)
-        except Exception:
-            log.exception("closing the storage failed")
-        log.warning("LeakDB is now ready to exit, bye bye...")
+        except Exception as exc:
+            self.close_error = exc
+            log.error("%sclosing the storage failed, queued writes are lost: %s", lead, exc)
+        else:
+            saved = "data saved; " if save and getattr(self.storage, "mode", "") != "memory" else ""
+            log.warning("%s%sLeakDB is now ready to exit, bye bye...", lead, saved)
         self._stopped.set()
 
     def stop(self) -> None:
@@ -239,11 +262,50 @@ class Server:
             log.warning("write-through commit still failing: %s", exc)
 
 
+class ListenError(OSError):
+    """A listening address that could not be bound: ``host``, ``port`` and the reason."""
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        self.reason = error.strerror or str(error)
+        super().__init__(error.errno, f"{host}:{port}: {self.reason}")
+        self.host, self.port = host, port
+
+
+def bind_sockets(bind: str, port: int) -> list[Any]:
+    """Bind (without listening) a socket for each address of the ``bind`` setting.
+
+    A port in use fails here, before any data file is opened; until :meth:`Server.start` listens,
+    connections are refused rather than queued.  With port 0 every address gets the first one's port.
+    """
+    sockets: list[Any] = []
+    try:
+        for host in bind.split() or ["127.0.0.1"]:
+            host = host.lstrip("-")
+            try:
+                family, kind, proto, _, address = socket.getaddrinfo(
+                    host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+                )[0]
+                sock = gevent.socket.socket(family, kind, proto)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(address)
+            except OSError as exc:
+                raise ListenError(host, port, exc) from None
+            port = sock.getsockname()[1]
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 def serve(storage: Any = None, port: int = 6379, bind: str = "127.0.0.1", **settings: Any) -> Server:
     """Serve `storage` (any LeakDB storage object) over the Redis protocol from this program.
 
     The server runs on the gevent hub of the calling thread; it makes progress whenever that thread
-    waits in gevent (``gevent.sleep``, ``server.serve_forever()``).  Returns the started server.
+    waits in gevent (``gevent.sleep``, ``server.serve_forever()``).  Returns the started server;
+    ``server.serve_forever()`` serves until Ctrl-C, SIGTERM or SHUTDOWN, then flushes and closes
+    the storage.
     """
     server = Server(storage, port=port, bind=bind, **settings)
     server.start()
