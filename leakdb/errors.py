@@ -279,20 +279,20 @@ DATA_DIR_NOT_WRITABLE = "cannot create files there ({})"
 DATA_FILE_READONLY = "cannot open the data file: {} is not writable: {}"
 DATA_FILE_ERROR = "cannot open the data file: {}"
 LOG_FILE_ERROR = "cannot open the log file {!r} (logfile): {}"
-LISTEN_ERROR = "cannot listen on {}:{}: {}"
+LISTEN_ERROR = "cannot listen on {}:{} (bind, port): {}"
 PORT_IN_USE_HINT = "; another server (a system Redis?) has that port: choose another with --port"
 STORAGE_CLASS_NO_MODULE = (
-    "--storage-class {}: no module named {!r} (looked in the current directory and sys.path)"
+    "storage-class {}: no module named {!r} (looked in the current directory and sys.path)"
 )
-STORAGE_CLASS_IMPORT_FAILED = "--storage-class {}: importing {!r} failed: {}"
-STORAGE_CLASS_NO_ATTRIBUTE = "--storage-class {}: module {!r} has no attribute {!r}"
+STORAGE_CLASS_IMPORT_FAILED = "storage-class {}: importing {!r} failed: {}"
+STORAGE_CLASS_NO_ATTRIBUTE = "storage-class {}: module {!r} has no attribute {!r}"
 STORAGE_CLASS_NOT_STORAGE = (
-    "--storage-class {}: {} is not a LeakDB storage class (a subclass of leakdb.DefaultStorage)"
+    "storage-class {}: {} is not a LeakDB storage class (a subclass of leakdb.DefaultStorage)"
 )
-STORAGE_CLASS_SIGNATURE = "--storage-class {}: cannot call {}{}: {}"
-STORAGE_CLASS_FAILED = "--storage-class {}: creating the storage failed: {}"
+STORAGE_CLASS_SIGNATURE = "storage-class {}: cannot call {}{}: {}"
+STORAGE_CLASS_FAILED = "storage-class {}: creating the storage failed: {}"
 STORAGE_CLASS_MODE = (
-    "--storage {} does not match --storage-class {}, whose mode is {!r}: leave --storage out, "
+    "storage {} does not match storage-class {}, whose mode is {!r}: leave the storage setting out, "
     "or make them agree"
 )
 STORAGE_CLOSE_FAILED = "closing the storage failed: {}"

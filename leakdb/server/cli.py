@@ -44,6 +44,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="leakdb-server",
+        allow_abbrev=False,  # as redis-server: --prot is not --protected-mode
         description="LeakDB: a Redis-protocol server over LeakDB's in-memory store with persistence.",
         epilog="Every flag may also be written in a config file, one 'name value' per line.",
     )
