@@ -2,9 +2,9 @@
 
 Every mistake ends the command with one line on standard error and no traceback: exit status 2
 when a setting is wrong (a flag, a config file line, a storage class that cannot be used), 1 when
-the server cannot start with them (directory, log file, port, data file).  Start-up runs in the
-order that leaves nothing behind: settings, storage class, directory, log file, the listening
-sockets, and the data file last.
+the server cannot start with them (directory, port, log file, data file).  Start-up runs in the
+order that leaves nothing behind: settings, storage class, directory, the listening sockets, the
+log file, and the data file last.
 """
 
 from __future__ import annotations
@@ -158,6 +158,7 @@ def _class_factory(config: Config) -> tuple[Callable[[], Any], bool]:
     cls = _import_storage_class(path)
     if "storage" in config.given and config["storage"] != cls.mode:
         raise StartupError(errors.STORAGE_CLASS_MODE.format(config["storage"], path, cls.mode), 2)
+    config.values["storage"] = cls.mode  # so that CONFIG GET storage says what INFO says
     offered = _storage_arguments(config)
     accepted = _accepted_parameters(cls)
     kwargs = {name: value for name, value in offered.items() if accepted is None or name in accepted}
@@ -201,12 +202,6 @@ def storage_factory(config: Config) -> tuple[Callable[[], Any], str | None]:
             raise StartupError(errors.DATA_FILE_ERROR.format(exc)) from None
 
     return create, filename
-
-
-def make_storage_for(config: Config) -> Any:
-    """The storage the settings describe (for programs that embed the server's set-up)."""
-    create, _ = storage_factory(config)
-    return create()
 
 
 def _why(exc: BaseException) -> str:
@@ -301,10 +296,10 @@ def _run(argv: list[str]) -> int:
     create_storage, filename = storage_factory(config)
     if filename is not None:
         check_data_file(filename)
-    configure_logging(config)
     started = time.monotonic()
     listeners = bind(config)
     try:
+        configure_logging(config)
         storage = create_storage()
     except BaseException:
         for sock in listeners:

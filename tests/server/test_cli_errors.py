@@ -268,12 +268,13 @@ def test_log_file_in_a_missing_directory(workdir):
     assert line.endswith("(logfile): No such file or directory")
 
 
-def test_port_already_in_use_says_so_and_creates_no_data_file(workdir):
+def test_port_already_in_use_says_so_and_creates_no_file(workdir):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = one_line(run_server("--port", str(port), cwd=workdir), 1)
+        # Neither the data file nor the log file is created: the port is tried before both.
+        line = one_line(run_server("--port", str(port), "--logfile", "leakdb.log", cwd=workdir), 1)
     assert f"cannot listen on 127.0.0.1:{port} (bind, port): Address already in use" in line
     assert "--port" in line
 
