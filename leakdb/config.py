@@ -7,25 +7,61 @@ Each :class:`Setting` has a Redis-style name (``flush-interval``), a type, a def
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import errors
 from .resp import ProtocolError, split_inline
+
+INT_MAX = 2**31 - 1
+UINT_MAX = 2**32 - 1
+LONG_MAX = 2**63 - 1
 
 
 class ConfigError(ValueError):
-    """A setting name or value that is not acceptable; the text is what the user sees."""
+    """A setting name or value that is not acceptable; the text is what the user sees.
+
+    ``reason`` is why the value was refused in Redis's words (``argument must be between 0 and 65535
+    inclusive``), for callers that word the rest of the message themselves.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class BadValue(ValueError):
+    """Raised by a setting's parser; ``str()`` is the reason in Redis's words."""
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    """A parser for integers from `low` to `high`, refusing what Redis refuses with Redis's words."""
+
+    def parse(raw: str) -> int:
+        if not _INTEGER.fullmatch(raw):
+            raise BadValue(errors.CONFIG_NOT_INTEGER)
+        value = int(raw)
+        if not low <= value <= high:
+            raise BadValue(errors.CONFIG_OUT_OF_RANGE.format(low, high))
+        return value
+
+    return parse
 
 
 def _parse_bool(raw: str) -> bool:
     lowered = raw.lower()
-    if lowered in ("yes", "true", "1"):
+    if lowered == "yes":
         return True
-    if lowered in ("no", "false", "0"):
+    if lowered == "no":
         return False
-    raise ValueError(raw)
+    raise BadValue(errors.CONFIG_NOT_BOOL)
 
 
 def _format_bool(value: bool) -> str:
@@ -49,22 +85,33 @@ def parse_memory(raw: str) -> int:
     text = raw.strip().lower()
     digits = text.rstrip("kmgb")
     unit = text[len(digits) :]
-    if unit not in _UNITS or not digits.lstrip("-").isdigit():
-        raise ValueError(raw)
-    return int(digits) * _UNITS[unit]
-
-
-def _parse_float(raw: str) -> float:
-    value = float(raw)
-    if value != value or value < 0:
-        raise ValueError(raw)
+    if unit not in _UNITS or not digits.isdigit():
+        raise BadValue(errors.CONFIG_NOT_MEMORY)
+    value = int(digits) * _UNITS[unit]
+    if value > LONG_MAX:
+        raise BadValue(errors.CONFIG_NOT_MEMORY)
     return value
 
 
-def _parse_nonnegative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError(raw)
+def _memory(low: int) -> Callable[[str], int]:
+    """A memory value of at least `low` bytes."""
+
+    def parse(raw: str) -> int:
+        value = parse_memory(raw)
+        if value < low:
+            raise BadValue(errors.CONFIG_OUT_OF_RANGE.format(low, LONG_MAX))
+        return value
+
+    return parse
+
+
+def _parse_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadValue(errors.CONFIG_NOT_SECONDS) from None
+    if not math.isfinite(value) or value < 0:
+        raise BadValue(errors.CONFIG_NOT_SECONDS)
     return value
 
 
@@ -80,18 +127,20 @@ def parse_output_limits(raw: str) -> dict[str, tuple[int, int, int]]:
     """``normal 0 0 0 pubsub 32mb 8mb 60``: classes not named keep Redis's defaults."""
     words = raw.split()
     if len(words) % 4:
-        raise ValueError(raw)
+        raise BadValue(errors.OUTPUT_LIMIT_ARGS)
     limits = dict(OUTPUT_LIMIT_DEFAULTS)
     for i in range(0, len(words), 4):
         name = words[i].lower()
         name = "slave" if name == "replica" else name
         if name not in limits:
-            raise ValueError(raw)
-        seconds = int(words[i + 3])
-        hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
-        if min(hard, soft, seconds) < 0:
-            raise ValueError(raw)
-        limits[name] = (hard, soft, seconds)
+            raise BadValue(errors.OUTPUT_LIMIT_CLASS)
+        try:
+            hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
+        except BadValue:
+            raise BadValue(errors.OUTPUT_LIMIT_VALUES) from None
+        if not _INTEGER.fullmatch(words[i + 3]) or int(words[i + 3]) < 0:
+            raise BadValue(errors.OUTPUT_LIMIT_VALUES)
+        limits[name] = (hard, soft, int(words[i + 3]))
     return limits
 
 
@@ -99,17 +148,44 @@ def format_output_limits(limits: dict[str, tuple[int, int, int]]) -> str:
     return " ".join(f"{name} {hard} {soft} {seconds}" for name, (hard, soft, seconds) in limits.items())
 
 
-def _parse_port(raw: str) -> int:
-    value = int(raw)
-    if not 0 <= value <= 65535:
-        raise ValueError(raw)
-    return value
+def _parse_save(raw: str) -> str:
+    """``""`` or pairs of ``seconds changes``, as Redis checks them (LeakDB saves by its storage mode)."""
+    words = raw.split()
+    if len(words) % 2 or not all(_INTEGER.fullmatch(word) and int(word) >= 0 for word in words):
+        raise BadValue(errors.CONFIG_SAVE_INVALID)
+    return raw
+
+
+def _parse_dbfilename(raw: str) -> str:
+    if not raw:
+        raise BadValue(errors.CONFIG_EMPTY)
+    if "/" in raw or os.sep in raw:
+        raise BadValue(errors.CONFIG_DBFILENAME_PATH)
+    return raw
+
+
+def _parse_nonempty(raw: str) -> str:
+    if not raw:
+        raise BadValue(errors.CONFIG_EMPTY)
+    return raw
+
+
+_CLASS_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def _parse_class_path(raw: str) -> str:
+    """``module:Class`` (or empty: the storage mode's own class); whether it imports is checked at start."""
+    if raw and not _CLASS_PATH.fullmatch(raw):
+        raise BadValue(errors.CONFIG_NOT_CLASS_PATH)
+    return raw
 
 
 def _parse_octal(raw: str) -> int:
+    if not re.fullmatch(r"[0-7]+", raw):
+        raise BadValue(errors.CONFIG_NOT_OCTAL)
     value = int(raw, 8)
-    if not 0 <= value <= 0o777:
-        raise ValueError(raw)
+    if value > 0o777:
+        raise BadValue(errors.CONFIG_OUT_OF_RANGE.format(0, 777))
     return value
 
 
@@ -129,13 +205,6 @@ def _redacted(url: str) -> str:
     return ",".join(parts)
 
 
-def _parse_positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError(raw)
-    return value
-
-
 # maxmemory-policy values, in the order Redis lists them when refusing another.
 MAXMEMORY_POLICIES = (
     "volatile-lru",
@@ -151,6 +220,9 @@ MAXMEMORY_POLICIES = (
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting: its parser raises :class:`BadValue` for a value it refuses, so the command line,
+    the config file and CONFIG SET refuse the same values with the same words."""
+
     name: str
     default: Any
     parse: Callable[[str], Any]
@@ -159,23 +231,36 @@ class Setting:
     format: Callable[[Any], str] = str
     choices: tuple[str, ...] = ()
     metavar: str = ""
+    #: How many words the value may take on a config file line (``save 3600 1 300 100``).
+    many_words: bool = False
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         lowered = raw.lower()
         if lowered not in choices:
-            raise ValueError(raw)
+            raise BadValue(errors.CONFIG_NOT_CHOICE.format(", ".join(choices)))
         return lowered
 
     return parse
 
 
+STORAGE_MODES = ("memory", "queue", "persistent", "persistent-queue")
+BACKENDS = ("sqlite", "shelve", "redis")
+LOG_LEVELS = ("debug", "verbose", "notice", "warning")
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
-        Setting("port", 6379, _parse_port, "TCP port to listen on (0: no TCP)", mutable=False),
-        Setting("bind", "127.0.0.1", str, "addresses to listen on, space separated", mutable=False),
+        Setting("port", 6379, _integer(0, 65535), "TCP port to listen on (0: no TCP)", mutable=False),
+        Setting(
+            "bind",
+            "127.0.0.1",
+            _parse_nonempty,
+            "addresses to listen on, space separated",
+            mutable=False,
+            many_words=True,
+        ),
         Setting(
             "protected-mode",
             True,
@@ -184,26 +269,26 @@ SETTINGS: dict[str, Setting] = {
             format=_format_bool,
         ),
         Setting("requirepass", "", str, "password clients must send with AUTH (empty: none)"),
-        Setting("databases", 16, int, "number of logical databases", mutable=False),
-        Setting("maxclients", 10000, _parse_nonnegative_int, "maximum simultaneous clients"),
-        Setting("timeout", 0, _parse_nonnegative_int, "close clients idle this many seconds (0: never)"),
-        Setting("dir", ".", str, "directory holding the data file", mutable=False),
-        Setting("dbfilename", "leakdb.db", str, "data file name inside dir", mutable=False),
+        Setting("databases", 16, _integer(1, INT_MAX), "number of logical databases", mutable=False),
+        Setting("maxclients", 10000, _integer(1, UINT_MAX), "maximum simultaneous clients"),
+        Setting("timeout", 0, _integer(0, INT_MAX), "close clients idle this many seconds (0: never)"),
+        Setting("dir", ".", _parse_nonempty, "directory holding the data file", mutable=False),
+        Setting("dbfilename", "leakdb.db", _parse_dbfilename, "data file name inside dir", mutable=False),
         Setting(
             "storage",
             "persistent-queue",
-            _choice("memory", "queue", "persistent", "persistent-queue"),
-            "storage mode: memory, queue, persistent (write-through) or persistent-queue (write-behind)",
+            _choice(*STORAGE_MODES),
+            "storage mode: persistent writes through, persistent-queue writes behind",
             mutable=False,
-            choices=("memory", "queue", "persistent", "persistent-queue"),
+            choices=STORAGE_MODES,
         ),
         Setting(
             "backend",
             "sqlite",
-            _choice("sqlite", "shelve", "redis"),
+            _choice(*BACKENDS),
             "backend for the persistent modes: a sqlite or shelve file, or an upstream redis",
             mutable=False,
-            choices=("sqlite", "shelve", "redis"),
+            choices=BACKENDS,
         ),
         Setting(
             "upstream",
@@ -231,27 +316,33 @@ SETTINGS: dict[str, Setting] = {
             mutable=False,
             choices=("full", "lazy"),
         ),
-        Setting("maxsize", 1000, _parse_nonnegative_int, "queued writes that trigger a flush"),
-        Setting("flush-interval", 1.0, _parse_float, "seconds between timed flushes", mutable=False),
-        Setting("workers", 1, _parse_nonnegative_int, "queue worker greenlets", mutable=False),
+        Setting("maxsize", 1000, _integer(0, LONG_MAX), "queued writes that trigger a flush (0: no limit)"),
+        Setting(
+            "flush-interval",
+            1.0,
+            _parse_seconds,
+            "seconds between timed flushes (0: none)",
+            mutable=False,
+        ),
+        Setting("workers", 1, _integer(1, INT_MAX), "queue worker greenlets", mutable=False),
         Setting(
             "storage-class",
             "",
-            str,
-            "serve a user's storage class, given as module:Class",
+            _parse_class_path,
+            "serve your own storage class, given as module:Class",
             mutable=False,
             metavar="MODULE:CLASS",
         ),
         Setting(
             "proto-max-bulk-len",
             512 * 1024 * 1024,
-            parse_memory,
+            _memory(1024 * 1024),
             "largest bulk string a client may send",
         ),
         Setting(
             "client-query-buffer-limit",
             1024 * 1024 * 1024,
-            parse_memory,
+            _memory(1024 * 1024),
             "largest unparsed request a client may send",
         ),
         Setting(
@@ -260,6 +351,7 @@ SETTINGS: dict[str, Setting] = {
             parse_output_limits,
             "per client class: hard limit, soft limit, soft seconds (0: none)",
             format=format_output_limits,
+            many_words=True,
         ),
         Setting(
             "stop-writes-on-bgsave-error",
@@ -283,18 +375,25 @@ SETTINGS: dict[str, Setting] = {
             choices=MAXMEMORY_POLICIES,
             metavar="POLICY",
         ),
-        Setting("maxmemory-samples", 5, _parse_positive_int, "keys sampled per eviction round"),
-        Setting("lfu-log-factor", 10, _parse_nonnegative_int, "how slowly the LFU counter grows"),
-        Setting("lfu-decay-time", 1, _parse_nonnegative_int, "minutes per LFU counter decay step"),
-        Setting("hz", 10, int, "active expiry cycles per second"),
+        Setting("maxmemory-samples", 5, _integer(1, INT_MAX), "keys sampled per eviction round"),
+        Setting("lfu-log-factor", 10, _integer(0, INT_MAX), "how slowly the LFU counter grows"),
+        Setting("lfu-decay-time", 1, _integer(0, INT_MAX), "minutes per LFU counter decay step"),
+        Setting("hz", 10, _integer(0, INT_MAX), "active expiry cycles per second (used between 1 and 500)"),
         Setting(
             "loglevel",
             "notice",
-            _choice("debug", "verbose", "notice", "warning"),
+            _choice(*LOG_LEVELS),
             "log verbosity",
-            choices=("debug", "verbose", "notice", "warning"),
+            choices=LOG_LEVELS,
         ),
-        Setting("logfile", "", str, "log to this file (empty: standard output)", mutable=False),
+        Setting("logfile", "", str, "log to this file (empty: standard error)", mutable=False),
+        Setting(
+            "save",
+            "",
+            _parse_save,
+            "accepted for compatibility; LeakDB saves by its storage mode",
+            many_words=True,
+        ),
         Setting("unixsocket", "", str, "also listen on this unix socket path (empty: none)", mutable=False),
         Setting(
             "unixsocketperm",
@@ -304,7 +403,9 @@ SETTINGS: dict[str, Setting] = {
             mutable=False,
             format=_format_octal,
         ),
-        Setting("tls-port", 0, _parse_port, "also listen for TLS on this port (0: no TLS)", mutable=False),
+        Setting(
+            "tls-port", 0, _integer(0, 65535), "also listen for TLS on this port (0: no TLS)", mutable=False
+        ),
         Setting("tls-cert-file", "", str, "the server's certificate (PEM) for TLS"),
         Setting("tls-key-file", "", str, "the private key of tls-cert-file (PEM)"),
         Setting("tls-key-file-pass", "", str, "passphrase of tls-key-file, if it is encrypted"),
@@ -316,9 +417,9 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "tls-auth-clients",
             "yes",
-            _choice("yes", "no", "optional"),
+            _choice("no", "yes", "optional"),
             "require a client certificate (yes), verify one if sent (optional), or not (no)",
-            choices=("yes", "no", "optional"),
+            choices=("no", "yes", "optional"),
         ),
         Setting("tls-protocols", "", str, "TLS versions to allow, e.g. 'TLSv1.2 TLSv1.3' (empty: both)"),
         Setting("tls-ciphers", "", str, "OpenSSL cipher list for TLSv1.2 and below"),
@@ -337,8 +438,8 @@ SETTINGS: dict[str, Setting] = {
             "let clients resume TLS sessions",
             format=_format_bool,
         ),
-        Setting("tls-session-cache-size", 20480, _parse_nonnegative_int, "TLS sessions kept for resumption"),
-        Setting("tls-session-cache-timeout", 300, _parse_nonnegative_int, "seconds a TLS session is kept"),
+        Setting("tls-session-cache-size", 20480, _integer(0, INT_MAX), "TLS sessions kept for resumption"),
+        Setting("tls-session-cache-timeout", 300, _integer(0, INT_MAX), "seconds a TLS session is kept"),
         Setting("tls-dh-params-file", "", str, "DH parameters file (PEM) for DHE ciphers"),
         Setting(
             "tls-replication",
@@ -350,7 +451,6 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "tls-cluster", False, _parse_bool, "accepted for compatibility (no cluster)", format=_format_bool
         ),
-        Setting("save", "", str, "accepted for compatibility; LeakDB saves by its storage mode"),
         Setting("appendonly", False, _parse_bool, "accepted for compatibility", format=_format_bool),
     ]
 }
@@ -362,6 +462,7 @@ class Config:
     def __init__(self, **overrides: Any) -> None:
         self.values: dict[str, Any] = {name: s.default for name, s in SETTINGS.items()}
         self.file: str | None = None  # the config file read at start-up, which CONFIG REWRITE updates
+        self.given: set[str] = set()  # the settings a config file or a flag set at start-up
         for key, value in overrides.items():
             self.values[key.replace("_", "-")] = value
 
@@ -372,22 +473,17 @@ class Config:
         """Parse and store one setting; raise ConfigError with Redis's wording when it is refused."""
         setting = SETTINGS.get(name.lower())
         if setting is None:
-            raise ConfigError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
+            raise ConfigError(errors.CONFIG_UNKNOWN.format(name).removeprefix("ERR "))
         if not setting.mutable and not starting:
-            raise ConfigError(
-                f"CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-            )
+            raise ConfigError(errors.CONFIG_IMMUTABLE.format(name).removeprefix("ERR "))
         try:
             value = setting.parse(raw)
-        except (ValueError, TypeError):
-            raise ConfigError(
-                f"CONFIG SET failed (possibly related to argument '{name}') - argument couldn't "
-                "be parsed into an integer"
-                if setting.parse in (int, _parse_nonnegative_int, parse_memory, _parse_port, _parse_octal)
-                else f"CONFIG SET failed (possibly related to argument '{name}') - argument "
-                "must be one of the allowed values"
-            ) from None
+        except BadValue as exc:
+            message = errors.CONFIG_BAD_VALUE.format(name, exc).removeprefix("ERR ")
+            raise ConfigError(message, str(exc)) from None
         self.values[setting.name] = value
+        if starting:
+            self.given.add(setting.name)
 
     def get(self, pattern: str) -> list[tuple[str, str]]:
         """Every (name, value as text) whose name matches the glob `pattern`, as CONFIG GET lists them."""
@@ -399,39 +495,48 @@ class Config:
         ]
 
     def load_file(self, path: str) -> None:
-        """Read a file in redis.conf syntax: ``name value`` per line, ``#`` comments, quotes allowed."""
+        """Read a file in redis.conf syntax: ``name value`` per line, ``#`` comments, quotes allowed.
+
+        A line that cannot be used raises ConfigError naming the file, the line number and the
+        directive, as Redis's "FATAL CONFIG FILE ERROR" does, on one line.
+        """
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise ConfigError(errors.CONFIG_FILE_UNREADABLE.format(path, exc.strerror or exc)) from None
         self.file = os.path.abspath(path)
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                stripped = line.strip()
-                if not stripped or stripped.startswith("#"):
-                    continue
-                try:
-                    words = [w.decode() for w in split_inline(stripped.encode())]
-                except ProtocolError:
-                    raise ConfigError(f"{path}:{number}: unbalanced quotes") from None
-                name, args = words[0].lower(), words[1:]
-                if name not in SETTINGS:
-                    raise ConfigError(f"{path}:{number}: unknown setting '{words[0]}'")
-                try:
-                    self.set(name, " ".join(args), starting=True)
-                except ConfigError:
-                    raise ConfigError(
-                        f"{path}:{number}: bad value for '{name}': {' '.join(args)!r}"
-                    ) from None
+        for number, raw_line in enumerate(data.splitlines(), 1):
+            self._load_line(path, number, raw_line)
 
+    def _load_line(self, path: str, number: int, raw_line: bytes) -> None:
+        text = raw_line.decode("utf-8", "backslashreplace").strip()
+        if not text or text.startswith("#"):
+            return
+        directive = text.split()[0]
+        try:
+            raw_line.decode("utf-8")
+            words = [word.decode() for word in split_inline(text.encode())]
+        except UnicodeDecodeError as exc:
+            reason = errors.CONFIG_NOT_UTF8.format(exc.object[exc.start])
+        except ProtocolError:
+            reason = errors.CONFIG_UNBALANCED_QUOTES
+        else:
+            reason = self._apply_line(words)
+            if not reason:
+                return
+        raise ConfigError(errors.CONFIG_FILE_ERROR.format(path, number, directive, reason, text))
 
-def value_kind(setting: Setting) -> str:
-    """What a setting's value is ("bool", "choice", "memory", "integer", "float" or "text"), so that
-    CONFIG SET can word a refusal as Redis does."""
-    if setting.choices:
-        return "choice"
-    if setting.parse is _parse_bool:
-        return "bool"
-    if setting.parse is parse_memory:
-        return "memory"
-    if setting.parse in (int, _parse_nonnegative_int, _parse_positive_int, _parse_port, _parse_octal):
-        return "integer"
-    if setting.parse is _parse_float:
-        return "float"
-    return "text"
+    def _apply_line(self, words: list[str]) -> str:
+        """Set the directive on one config file line; why it cannot be set, or "" once it is."""
+        name, args = words[0].lower(), words[1:]
+        setting = SETTINGS.get(name)
+        if setting is None:
+            return errors.CONFIG_BAD_DIRECTIVE
+        if not args or (len(args) > 1 and not setting.many_words):
+            return errors.CONFIG_WRONG_ARGUMENTS
+        try:
+            self.set(name, " ".join(args), starting=True)
+        except ConfigError as exc:
+            return exc.reason
+        return ""

@@ -154,10 +154,20 @@ CONFIG_REWRITE_FAILED = "ERR Rewriting config file: {}"
 CONFIG_DUPLICATE = "ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter"
 CONFIG_BAD_VALUE = "ERR CONFIG SET failed (possibly related to argument '{}') - {}"
 CONFIG_NOT_INTEGER = "argument couldn't be parsed into an integer"
+CONFIG_NOT_OCTAL = "argument couldn't be parsed as an octal number"
 CONFIG_NOT_BOOL = "argument must be 'yes' or 'no'"
 CONFIG_NOT_MEMORY = "argument must be a memory value"
 CONFIG_NOT_CHOICE = "argument(s) must be one of the following: {}"
-CONFIG_NOT_VALID = "argument couldn't be parsed"
+CONFIG_OUT_OF_RANGE = "argument must be between {} and {} inclusive"
+CONFIG_SAVE_INVALID = "Invalid save parameters"
+CONFIG_DBFILENAME_PATH = "dbfilename can't be a path, just a filename"
+OUTPUT_LIMIT_ARGS = "Wrong number of arguments in buffer limit configuration."
+OUTPUT_LIMIT_CLASS = "Invalid client class specified in buffer limit configuration."
+OUTPUT_LIMIT_VALUES = "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+# Settings Redis does not have, worded as Redis words its own.
+CONFIG_NOT_SECONDS = "argument must be a number of seconds, 0 or more"
+CONFIG_EMPTY = "argument can't be empty"
+CONFIG_NOT_CLASS_PATH = "argument must be module:Class (an importable module and a class in it)"
 INVALID_COMMAND = "ERR Invalid command specified"
 NO_KEY_ARGS = "ERR The command has no key arguments"
 INVALID_ARGS_FOR_KEYS = "ERR Invalid number of arguments specified for command"
@@ -245,3 +255,52 @@ STREAM_LIMIT_NOT_APPROX = "ERR syntax error, LIMIT cannot be used without the sp
 XTRIM_NO_STRATEGY = "ERR syntax error, XTRIM must be called with a trimming strategy"
 STREAM_INVALID_START = "ERR invalid start ID for the interval"
 STREAM_INVALID_END = "ERR invalid end ID for the interval"
+
+
+# -- leakdb-server's command line, config file and start-up (leakdb/config.py, leakdb/server/cli.py) --
+# Each is one line on standard error after "leakdb-server: "; Redis's words where Redis has them.
+
+CONFIG_BAD_DIRECTIVE = "Bad directive or wrong number of arguments"
+CONFIG_WRONG_ARGUMENTS = "wrong number of arguments"
+CONFIG_UNBALANCED_QUOTES = "Unbalanced quotes in configuration line"
+CONFIG_NOT_UTF8 = "not UTF-8 text (byte 0x{:02x})"
+# file, line number, the directive, why, the line itself: Redis's "FATAL CONFIG FILE ERROR" on one line.
+CONFIG_FILE_ERROR = "fatal config file error: {}:{}: '{}': {} (>>> '{}')"
+CONFIG_FILE_UNREADABLE = "cannot read config file {!r}: {}"
+CONFIG_FLAG_ERROR = "bad value for --{} {!r}: {}"
+USAGE_HINT = "{} (leakdb-server --help lists every flag)"
+PROTECTED_MODE = (
+    "refusing to listen on {} without a password: set --requirepass, "
+    "or turn protection off with --protected-mode no"
+)
+DATA_DIR_ERROR = "cannot keep the data file in {!r} (dir): {}"
+DATA_DIR_MISSING = "no such directory"
+DATA_DIR_NOT_DIRECTORY = "not a directory"
+DATA_DIR_NOT_WRITABLE = "cannot create files there ({})"
+DATA_FILE_READONLY = "cannot open the data file: {} is not writable: {}"
+DATA_FILE_ERROR = "cannot open the data file: {}"
+LOG_FILE_ERROR = "cannot open the log file {!r} (logfile): {}"
+LISTEN_ERROR = "cannot listen on {}:{} (bind, port): {}"
+PORT_IN_USE_HINT = "; another server (a system Redis?) has that port: choose another with --port"
+STORAGE_CLASS_NO_MODULE = (
+    "storage-class {}: no module named {!r} (looked in the current directory and sys.path)"
+)
+STORAGE_CLASS_IMPORT_FAILED = "storage-class {}: importing {!r} failed: {}"
+STORAGE_CLASS_NO_ATTRIBUTE = "storage-class {}: module {!r} has no attribute {!r}"
+STORAGE_CLASS_NOT_STORAGE = (
+    "storage-class {}: {} is not a LeakDB storage class (a subclass of leakdb.DefaultStorage)"
+)
+STORAGE_CLASS_SIGNATURE = "storage-class {}: cannot call {}{}: {}"
+STORAGE_CLASS_FAILED = "storage-class {}: creating the storage failed: {}"
+STORAGE_CLASS_MODE = (
+    "storage {} does not match storage-class {}, whose mode is {!r}: leave the storage setting out, "
+    "or make them agree"
+)
+STORAGE_CLOSE_FAILED = "closing the storage failed: {}"
+INTERRUPTED = "interrupted before the server was ready; nothing was served"
+
+# The upstream backend (--backend redis).
+UPSTREAM_NEEDS_PERSISTENT_MODE = "--backend redis needs --storage persistent or persistent-queue"
+UPSTREAM_MISSING = "--backend redis needs --upstream URL or --upstream-cluster URL,URL,..."
+UNIX_SOCKET_ERROR = "cannot listen on unix socket {} (unixsocket): {}"
+LISTEN_NOWHERE = "Configured to not listen anywhere, exiting."

@@ -17,7 +17,7 @@ from typing import Any
 import gevent
 
 from .. import errors
-from ..config import SETTINGS, value_kind
+from ..config import SETTINGS, BadValue
 from ..engine.numbers import parse_int
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import OK, Verbatim, bulk
@@ -101,21 +101,6 @@ def config_get(client, args):
     return client.resp.map(list(found.items()))
 
 
-def _refusal(name: str, setting: Any) -> str:
-    kind = value_kind(setting)
-    if kind == "choice":
-        reason = errors.CONFIG_NOT_CHOICE.format(", ".join(setting.choices))
-    elif kind == "bool":
-        reason = errors.CONFIG_NOT_BOOL
-    elif kind == "memory":
-        reason = errors.CONFIG_NOT_MEMORY
-    elif kind == "integer":
-        reason = errors.CONFIG_NOT_INTEGER
-    else:
-        reason = errors.CONFIG_NOT_VALID
-    return errors.CONFIG_BAD_VALUE.format(name, reason)
-
-
 def _checked_pairs(config: Any, args: list[bytes]) -> list[tuple[str, str]]:
     """CONFIG SET's pairs after Redis's checks, in its order: names first (all), then values (all)."""
     pairs = [
@@ -136,8 +121,8 @@ def _checked_pairs(config: Any, args: list[bytes]) -> list[tuple[str, str]]:
         setting = SETTINGS[name.lower()]
         try:
             setting.parse(raw)
-        except (ValueError, TypeError):
-            raise CommandError(_refusal(name, setting)) from None
+        except BadValue as exc:
+            raise CommandError(errors.CONFIG_BAD_VALUE.format(name, exc)) from None
     return pairs
 
 

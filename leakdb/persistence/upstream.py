@@ -190,9 +190,12 @@ class UpstreamBackend(Backend):
                 self.reader = redis.Redis.from_url(self.url, **options)
             self.reader.ping()
             self.ensure_tracking()
-        except (redis.RedisError, OSError, ValueError) as exc:
+        except Exception as exc:  # redis-py's cluster client raises its own family at start
             self.close()
-            raise StorageError(f"cannot reach the upstream Redis at {self.filename}: {exc}") from None
+            setting = "upstream-cluster" if self.cluster else "upstream"
+            raise StorageError(
+                f"cannot reach the upstream Redis at {self.filename} ({setting}): {exc}"
+            ) from None
         self.state = "up"
 
     def ensure_tracking(self) -> None:

@@ -18,8 +18,10 @@ from typing import Any
 
 import gevent
 import gevent.event
+import gevent.socket
 from gevent.server import StreamServer
 
+from .. import errors
 from ..commands import diskerror
 from ..commands.eviction import configure_memory
 from ..config import Config
@@ -43,21 +45,6 @@ class Stats:
         self.evicted_keys = 0
         self.net_input_bytes = 0
         self.net_output_bytes = 0
-
-
-class ListenError(OSError):
-    """The server cannot listen where it is configured to; the text is what the user sees."""
-
-
-def _socket_answers(path: str) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
 
 
 class _Acceptor(StreamServer):
@@ -97,6 +84,7 @@ class Server:
         self.tls_context: Any = None  # an ssl.SSLContext while tls-port is set
         self.unix_socket: str | None = None  # the socket file this server made, removed at shutdown
         self.shutting_down = False
+        self.close_error: Exception | None = None  # why the storage could not be closed at shutdown
         self.memory = None  # a leakdb.evict.Memory while maxmemory is set
         configure_memory(self)
         self.refusing_writes = False  # while the storage cannot write (commands/diskerror.py)
@@ -133,28 +121,34 @@ class Server:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Bind the listening sockets and start serving from the gevent hub (returns at once)."""
-        port = self.config["port"]
-        tls_port = self.config["tls-port"]
-        unix_path = self.config["unixsocket"]
-        if not (port or tls_port or unix_path):
-            raise ListenError("Configured to not listen anywhere, exiting.")
-        if tls_port:
+    def start(self, listeners: list[tuple[str, Any]] | None = None) -> None:
+        """Listen and start serving from the gevent hub (returns at once).
+
+        `listeners` are ``(kind, socket)`` pairs from :func:`bind_sockets`; without them every address
+        the settings name (TCP, TLS, unix socket) is bound here, raising :class:`ListenError` or
+        :class:`ListenSetupError`.
+        """
+        if listeners is None:
+            listeners = bind_sockets(self.config)
+        if any(kind == "tls" for kind, _ in listeners):
             try:
                 self.tls_context = build_context(self.config)
             except TLSConfigError as exc:
-                raise ListenError(f"cannot start TLS: {exc}") from None
-        try:
-            if port:
-                self.port = self._listen_tcp(port, self._accept)
-            if tls_port:
-                self.tls_port = self._listen_tcp(tls_port, self._accept_tls)
-            if unix_path:
-                self._listen_unix(unix_path)
-        except OSError:
-            self._close_listeners()
-            raise
+                for _, sock in listeners:
+                    sock.close()
+                raise ListenSetupError(f"cannot start TLS: {exc}") from None
+        ports: dict[str, int] = {}
+        for kind, sock in listeners:
+            sock.listen(511)
+            acceptor = _Acceptor(sock, self._accept_tls if kind == "tls" else self._accept, spawn=None)
+            acceptor.start()
+            self._acceptors.append(acceptor)
+            if kind == "unix":
+                self.unix_socket = self.config["unixsocket"]
+            else:
+                ports.setdefault(kind, acceptor.server_port)
+        self.port = ports.get("tcp", 0)
+        self.tls_port = ports.get("tls", 0)
         hz = max(1, min(500, int(self.config["hz"])))
         expiry = self.loop.timer(1.0 / hz, 1.0 / hz)
         expiry.start(self._expire_cycle)
@@ -176,43 +170,6 @@ class Server:
             queue.on_state_change = storage_state.send
             self._timers.append(storage_state)
 
-    def _listen_tcp(self, port: int, handle: Any) -> int:
-        """Listen on `port` at every bind address; the port really bound (the first one's, for 0)."""
-        for host in self.config["bind"].split() or ["127.0.0.1"]:
-            acceptor = _Acceptor((host.lstrip("-"), port), handle, spawn=None, backlog=511)
-            acceptor.start()
-            port = acceptor.server_port
-            self._acceptors.append(acceptor)
-        return port
-
-    def _listen_unix(self, path: str) -> None:
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise ListenError(f"cannot listen on unix socket {path}: no directory {directory}")
-        if os.path.lexists(path):
-            if not stat.S_ISSOCK(os.lstat(path).st_mode):
-                raise ListenError(
-                    f"cannot listen on unix socket {path}: a file that is not a socket is there"
-                )
-            if _socket_answers(path):
-                raise ListenError(f"cannot listen on unix socket {path}: another server is listening on it")
-            os.unlink(path)  # left behind by a server that crashed
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            listener.bind(path)
-            permissions = self.config["unixsocketperm"]
-            if permissions:
-                os.chmod(path, permissions)
-            listener.listen(511)
-        except OSError as exc:
-            listener.close()
-            raise ListenError(f"cannot listen on unix socket {path}: {exc.strerror or exc}") from None
-        listener.setblocking(False)
-        acceptor = _Acceptor(listener, self._accept, spawn=None)
-        acceptor.start()
-        self._acceptors.append(acceptor)
-        self.unix_socket = path
-
     def _close_listeners(self) -> None:
         for acceptor in self._acceptors:
             acceptor.close()
@@ -230,19 +187,33 @@ class Server:
             self.tls_context = build_context(self.config)
 
     def serve_forever(self) -> None:
-        """Serve until SHUTDOWN, SIGTERM or SIGINT; starts the server first if needed."""
+        """Serve until SHUTDOWN, SIGTERM or SIGINT (Ctrl-C); starts the server first if needed.
+
+        A signal shuts down as SHUTDOWN does: the storage is flushed and closed, one line is logged,
+        and this returns with the signal handlers the program had before.
+        """
         if not self._acceptors:
             self.start()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            gevent.signal_handler(signum, self._on_signal, signum)
-        self._stopped.wait()
+        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+        handlers = [gevent.signal_handler(signum, self._on_signal, signum) for signum in previous]
+        try:
+            self._stopped.wait()
+        finally:
+            for handler in handlers:
+                handler.cancel()
+            for signum, handler in previous.items():
+                if handler is not None:
+                    signal.signal(signum, handler)
 
     def _on_signal(self, signum: int) -> None:
-        log.warning("received %s, shutting down", signal.Signals(signum).name)
-        gevent.spawn(self.shutdown, True)
+        gevent.spawn(self.shutdown, True, f"received {signal.Signals(signum).name}")
 
-    def shutdown(self, save: bool = True) -> None:
-        """Stop accepting, close every client, flush the storage (unless told not to) and stop."""
+    def shutdown(self, save: bool = True, reason: str = "") -> None:
+        """Stop accepting, close every client, flush the storage (unless told not to) and stop.
+
+        Logs one line: what ended the server and whether the data was saved.  A storage that cannot
+        be closed is logged and kept in ``close_error``.
+        """
         if self.shutting_down:
             return
         self.shutting_down = True
@@ -251,14 +222,18 @@ class Server:
             timer.stop()
         for client in list(self.clients.values()):
             client.close()
+        lead = f"{reason}: " if reason else ""
         try:
             if save:
                 self.storage.close()
             else:
                 self.storage.close(flush=False)
-        except Exception:
-            log.exception("closing the storage failed")
-        log.warning("LeakDB is now ready to exit, bye bye...")
+        except Exception as exc:
+            self.close_error = exc
+            log.error("%sclosing the storage failed, queued writes are lost: %s", lead, exc)
+        else:
+            saved = "data saved; " if save and getattr(self.storage, "mode", "") != "memory" else ""
+            log.warning("%s%sLeakDB is now ready to exit, bye bye...", lead, saved)
         self._stopped.set()
 
     def stop(self) -> None:
@@ -347,11 +322,112 @@ class Server:
             log.warning("write-through commit still failing: %s", exc)
 
 
+class ListenError(OSError):
+    """A listening address that could not be bound: ``host``, ``port`` and the reason."""
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        self.reason = error.strerror or str(error)
+        super().__init__(error.errno, f"{host}:{port}: {self.reason}")
+        self.host, self.port = host, port
+
+
+class ListenSetupError(Exception):
+    """The listening settings cannot work (nowhere to listen, a unix socket path, TLS files); the text
+    is the one line the user sees."""
+
+
+def _socket_answers(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def bind_sockets(config: Any) -> list[tuple[str, Any]]:
+    """Bind (without listening) every socket the settings ask for, as ``(kind, socket)`` pairs:
+    ``tcp`` for each ``bind`` address at ``port``, ``tls`` likewise at ``tls-port``, and ``unix`` at
+    ``unixsocket``.
+
+    A port in use fails here, before any data file is opened; until :meth:`Server.start` listens,
+    connections are refused rather than queued.  With port 0 there is no TCP listener, as in Redis.
+    """
+    port, tls_port, unix_path = config["port"], config["tls-port"], config["unixsocket"]
+    if not (port or tls_port or unix_path):
+        raise ListenSetupError(errors.LISTEN_NOWHERE)
+    if tls_port:
+        try:
+            build_context(config)  # a certificate that does not load fails before anything is bound
+        except TLSConfigError as exc:
+            raise ListenSetupError(f"cannot start TLS: {exc}") from None
+    sockets: list[tuple[str, Any]] = []
+    try:
+        for kind, number in (("tcp", port), ("tls", tls_port)):
+            if number:
+                sockets.extend((kind, sock) for sock in _bind_tcp(config["bind"], number))
+        if unix_path:
+            sockets.append(("unix", _bind_unix(unix_path, config["unixsocketperm"])))
+    except BaseException:
+        for _, sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bind_tcp(bind: str, port: int) -> list[Any]:
+    sockets: list[Any] = []
+    try:
+        for host in bind.split() or ["127.0.0.1"]:
+            host = host.lstrip("-")
+            try:
+                family, kind, proto, _, address = socket.getaddrinfo(
+                    host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+                )[0]
+                sock = gevent.socket.socket(family, kind, proto)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(address)
+            except OSError as exc:
+                raise ListenError(host, port, exc) from None
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bind_unix(path: str, permissions: int) -> Any:
+    """A unix socket bound at `path`; a socket file left by a crashed server is replaced."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ListenSetupError(errors.UNIX_SOCKET_ERROR.format(path, f"no directory {directory}"))
+    if os.path.lexists(path):
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise ListenSetupError(errors.UNIX_SOCKET_ERROR.format(path, "it exists and is not a socket"))
+        if _socket_answers(path):
+            raise ListenSetupError(errors.UNIX_SOCKET_ERROR.format(path, "another server is listening on it"))
+        os.unlink(path)
+    sock = gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        if permissions:
+            os.chmod(path, permissions)
+    except OSError as exc:
+        sock.close()
+        raise ListenSetupError(errors.UNIX_SOCKET_ERROR.format(path, exc.strerror or exc)) from None
+    return sock
+
+
 def serve(storage: Any = None, port: int = 6379, bind: str = "127.0.0.1", **settings: Any) -> Server:
     """Serve `storage` (any LeakDB storage object) over the Redis protocol from this program.
 
     The server runs on the gevent hub of the calling thread; it makes progress whenever that thread
-    waits in gevent (``gevent.sleep``, ``server.serve_forever()``).  Returns the started server.
+    waits in gevent (``gevent.sleep``, ``server.serve_forever()``).  Returns the started server;
+    ``server.serve_forever()`` serves until Ctrl-C, SIGTERM or SHUTDOWN, then flushes and closes
+    the storage.
     """
     server = Server(storage, port=port, bind=bind, **settings)
     server.start()

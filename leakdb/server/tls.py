@@ -7,7 +7,9 @@ stalls or sends garbage holds no one else up.  Only a finished handshake becomes
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -33,29 +35,36 @@ class TLSConfigError(Exception):
 def build_context(config: Any) -> ssl.SSLContext:
     """A server-side SSLContext for the tls-* settings, as Redis 7.0 reads them."""
     cert, key = config["tls-cert-file"], config["tls-key-file"]
-    if not cert or not key:
-        raise TLSConfigError("tls-port needs tls-cert-file and tls-key-file")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     protocols = config["tls-protocols"].lower().split()
     if protocols:
         unknown = [name for name in protocols if name not in _PROTOCOLS]
         if unknown:
-            raise TLSConfigError(f"invalid tls-protocols: {' '.join(unknown)}")
+            raise TLSConfigError(f"tls-protocols: unknown protocol {' '.join(unknown)}")
         versions = sorted(_PROTOCOLS[name] for name in protocols)
         context.minimum_version, context.maximum_version = versions[0], versions[-1]
     else:
         context.minimum_version = ssl.TLSVersion.TLSv1_2  # Redis's default: TLSv1.2 and TLSv1.3
-    try:
-        context.load_cert_chain(cert, key, password=config["tls-key-file-pass"] or None)
-        ca_file, ca_dir = config["tls-ca-cert-file"] or None, config["tls-ca-cert-dir"] or None
-        if ca_file or ca_dir:
-            context.load_verify_locations(cafile=ca_file, capath=ca_dir)
-        if config["tls-dh-params-file"]:
-            context.load_dh_params(config["tls-dh-params-file"])
-        if config["tls-ciphers"]:
-            context.set_ciphers(config["tls-ciphers"])
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        raise TLSConfigError(f"cannot load the TLS certificate, key or CA files: {exc}") from None
+    # Each file is loaded on its own, so the one line the user sees names the setting that is wrong.
+    steps: list[tuple[str, Callable[[], Any]]] = []
+    if config["tls-ciphers"]:
+        steps.append(("tls-ciphers", lambda: context.set_ciphers(config["tls-ciphers"])))
+    ca_file, ca_dir = config["tls-ca-cert-file"] or None, config["tls-ca-cert-dir"] or None
+    if ca_file:
+        steps.append(("tls-ca-cert-file", lambda: context.load_verify_locations(cafile=ca_file)))
+    if ca_dir:
+        steps.append(("tls-ca-cert-dir", lambda: _load_ca_dir(context, ca_dir)))
+    if config["tls-dh-params-file"]:
+        steps.append(("tls-dh-params-file", lambda: context.load_dh_params(config["tls-dh-params-file"])))
+    password = config["tls-key-file-pass"] or None
+    steps.append(
+        ("tls-cert-file/tls-key-file", lambda: context.load_cert_chain(cert, key, password=password))
+    )
+    for name, step in steps:
+        try:
+            step()
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise TLSConfigError(f"{name}: {getattr(exc, 'strerror', None) or exc}") from None
     if config["tls-ciphersuites"]:
         # Python's ssl has no setter for TLSv1.3 suites; OpenSSL reads them from the cipher string
         # only for TLSv1.2, so the setting is checked and kept but the defaults stay in force.
@@ -74,6 +83,18 @@ def build_context(config: Any) -> ssl.SSLContext:
     if not config["tls-session-caching"]:
         context.options |= ssl.OP_NO_TICKET
     return context
+
+
+def _load_pair(context: ssl.SSLContext, cert: str, key: str, password: str | None) -> None:
+    if not cert or not key:
+        raise ValueError("tls-port needs both tls-cert-file and tls-key-file")
+    context.load_cert_chain(cert, key, password=password)
+
+
+def _load_ca_dir(context: ssl.SSLContext, directory: str) -> None:
+    if not os.path.isdir(directory):
+        raise OSError(errno.ENOENT, f"no directory {directory}")
+    context.load_verify_locations(capath=directory)
 
 
 class Handshake:

@@ -38,7 +38,8 @@ def eventually(condition, what: str, seconds: float = HANG):
 def redis_node(directory: Path, port: int, *flags: str) -> ServerProcess:
     directory.mkdir(parents=True, exist_ok=True)
     argv = [require("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(directory), *flags]  # fmt: skip
+            "--appendonly", "no", "--stop-writes-on-bgsave-error", "no", "--dir", str(directory),
+            *flags]  # fmt: skip
     return ServerProcess(argv, port, cwd=str(directory))
 
 
