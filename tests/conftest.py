@@ -51,7 +51,9 @@ def oracle_problem() -> str | None:
     version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, timeout=60)
     found = re.search(r"v=(\S+)", version.stdout)
     if found is None or not found.group(1).startswith(ORACLE_VERSION):
-        return f"redis-server is {found.group(1) if found else 'of an unknown version'}, not {ORACLE_VERSION}x"
+        return (
+            f"redis-server is {found.group(1) if found else 'of an unknown version'}, not {ORACLE_VERSION}x"
+        )
     return None
 
 
@@ -165,7 +167,8 @@ class ServerProcess:
         self.argv = argv
         self.port = port
         self.cwd = cwd
-        self.log = tempfile.TemporaryFile(mode="w+", prefix="leakdb-test-server-")
+        # Read after the process ends (output()); deleted by the OS once this object is gone.
+        self.log = tempfile.TemporaryFile(mode="w+", prefix="leakdb-test-server-")  # noqa: SIM115
         self.process = subprocess.Popen(argv, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, text=True)
         wait_for_port(port, self.process, self.printed)
 
@@ -266,7 +269,9 @@ def start_leakdb(tmp_path: Path):
 
 # -- raw exchanges ---------------------------------------------------------------------------------------
 
-QUIT = b"QUIT\r\n"
+# Multibulk: LeakDB refuses an inline request that follows a multibulk one in the same read (Redis
+# takes it), so an inline QUIT after a multibulk payload would end the exchange with an error.
+QUIT = b"*1\r\n$4\r\nQUIT\r\n"
 QUIT_REPLY = b"+OK\r\n"
 
 
@@ -302,7 +307,9 @@ def raw_session(port: int, payload: bytes, timeout: float = HANG_SECONDS) -> byt
         return read_until_closed(sock, timeout)
 
 
-def raw_exchange(port: int, payload: bytes, timeout: float = HANG_SECONDS, expect_close: bool = False) -> bytes:
+def raw_exchange(
+    port: int, payload: bytes, timeout: float = HANG_SECONDS, expect_close: bool = False
+) -> bytes:
     """The replies to `payload` on a fresh connection.
 
     `expect_close`: the payload itself makes the server close the connection (a protocol error,

@@ -244,7 +244,9 @@ def _flags_and_commands(client: redis.Redis, names: list[str]) -> list[tuple[str
     own = str(client.client_id())
     listing = client.execute_command("CLIENT", "LIST").decode()
     fields = [dict(part.split("=", 1) for part in line.split()) for line in listing.splitlines()]
-    return sorted((line["flags"], line["cmd"]) for line in fields if line["id"] == own or line["name"] in names)
+    return sorted(
+        (line["flags"], line["cmd"]) for line in fields if line["id"] == own or line["name"] in names
+    )
 
 
 def _blocked_counts(client: redis.Redis) -> tuple[int, int]:
