@@ -119,6 +119,7 @@ def test_fill_past_maxmemory_stays_near_the_limit(start_leakdb, policy):
     client.close()
 
 
+@pytest.mark.xdist_group("eviction-shared")  # the module's limited server and oracle
 def test_volatile_policy_without_volatile_keys_refuses_writes(cache, oracle):
     client, _ = cache
     client.config_set("maxmemory-policy", "volatile-lru")
@@ -151,6 +152,7 @@ def fill_until_refused(server: redis.Redis) -> tuple[str, str]:
     return reply
 
 
+@pytest.mark.xdist_group("eviction-shared")  # the module's limited server and oracle
 def test_noeviction_refuses_denyoom_commands_as_redis_does(cache, oracle):
     """Same limit on both servers.  When each refuses differs (Redis counts the refused request's
     own buffer), so the refusal is compared, then which commands LeakDB still serves."""
@@ -230,6 +232,7 @@ def ideal_lru_hit_rate(stream: list[int], capacity: int, warmup: int) -> float:
     return hits / (len(stream) - warmup)
 
 
+@pytest.mark.xdist_group("eviction-shared")  # the module's limited server and oracle
 def test_lru_and_lfu_keep_a_zipf_working_set(cache):
     """On a Zipf stream even exact LRU beats random eviction by only a few points (about 4 here);
     the sampled LRU must get most of that, and LFU as much."""
@@ -251,6 +254,7 @@ def test_lru_and_lfu_keep_a_zipf_working_set(cache):
 # -- INFO, MEMORY, OBJECT ----------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("eviction-shared")  # the module's limited server and oracle
 def test_info_memory_and_stats_fields(cache):
     client, limit = cache
     client.config_set("maxmemory-policy", "allkeys-lru")
@@ -276,6 +280,7 @@ def test_info_memory_and_stats_fields(cache):
     assert "evicted_keys" in client.info("stats")
 
 
+@pytest.mark.xdist_group("eviction-shared")  # the module's limited server and oracle
 def test_memory_usage_stats_doctor(cache):
     client, _ = cache
     client.set("small", "x")
@@ -317,6 +322,7 @@ def test_memory_and_object_replies_match_redis(pair, args):
     assert_same(pair, *args)
 
 
+@pytest.mark.xdist_group("eviction-shared")  # the module's limited server and oracle
 def test_object_freq_and_idletime_follow_accesses(cache, oracle):
     client, _ = cache
     for server in (client, oracle):
@@ -348,6 +354,7 @@ def test_object_freq_and_idletime_follow_accesses(cache, oracle):
 # -- settings at runtime and at start ------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("eviction-shared")  # the module's limited server and oracle
 def test_config_set_maxmemory_at_runtime(start_leakdb, oracle):
     server = start_leakdb("--storage", "memory")
     client = server.client()

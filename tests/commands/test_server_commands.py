@@ -153,7 +153,10 @@ def test_info_is_verbatim_in_resp3(leakdb_server):
 def test_redis_cli_info(leakdb_server):
     cli = require("redis-cli")
     done = subprocess.run(
-        [cli, "-p", str(leakdb_server.port), "info", "server"], capture_output=True, text=True, timeout=10
+        [cli, "-p", str(leakdb_server.port), "info", "server"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_SECONDS,
     )
     assert done.stdout.startswith("# Server\nredis_version:7.0.15\n")
 
@@ -283,7 +286,7 @@ def test_redis_cli_command_docs(leakdb_server):
         [cli, "-p", str(leakdb_server.port), "command", "docs", "get"],
         capture_output=True,
         text=True,
-        timeout=10,
+        timeout=HANG_SECONDS,
     )
     assert done.returncode == 0 and "summary" in done.stdout and "ERR" not in done.stdout
 

@@ -643,6 +643,7 @@ def big_store(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.xdist_group("big_store")  # one 100,000-key file for both
 def test_big_file(big_store, tmp_path):
     before = fingerprint(big_store)
     result = run("check", big_store)
@@ -660,6 +661,7 @@ def test_big_file(big_store, tmp_path):
     assert fingerprint(big_store) == before
 
 
+@pytest.mark.xdist_group("big_store")  # one 100,000-key file for both
 def test_progress_is_shown_on_a_terminal(big_store):
     controller, terminal = pty.openpty()
     try:
