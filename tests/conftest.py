@@ -33,6 +33,8 @@ from typing import TypeVar
 import pytest
 import redis
 from hypothesis import HealthCheck, settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 # -- the oracle ------------------------------------------------------------------------------------------
 
@@ -173,7 +175,9 @@ class ServerProcess:
         wait_for_port(port, self.process, self.printed)
 
     def client(self, **kwargs) -> redis.Redis:
-        return redis.Redis(port=self.port, **kwargs)
+        """A redis-py client that does not retry: a dropped connection shows at once (redis-py 8 would
+        reconnect, backing off for seconds, and hide it)."""
+        return redis.Redis(port=self.port, **{"retry": Retry(NoBackoff(), 0), **kwargs})
 
     def wait(self) -> int:
         """The exit status, once the process has ended by itself (SHUTDOWN, a signal sent elsewhere)."""

@@ -362,7 +362,7 @@ def test_damaged_data_file_stops_startup_untouched(tmp_path, backend, kind):
 
 # -- atomic SAVE -----------------------------------------------------------------------------------------
 
-SAVE_KEYS = 30000
+SAVE_KEYS = 10000
 
 
 def timed_save(client: redis.Redis) -> float:
