@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from leakdb import DefaultStorage, PersistentStorage
+from leakdb.engine.keyspace import now_ms
 from leakdb.errors import CommandError
 
 
@@ -13,9 +14,11 @@ def test_commands_run_against_the_storage_data():
     storage.set("n", 2)
     assert storage.execute_command("INCRBY", "n", 5) == 7
     assert storage.get("n") == 7
+    before = now_ms()
     assert storage.execute_command("set", b"k", "v", "EX", 100) == b"OK"
+    after = now_ms()
     assert storage.execute_command("MGET", "k", "missing") == [b"v", None]
-    assert 99 <= storage.ttl("k") <= 100
+    assert before + 100_000 <= storage.keyspace[0].deadline(b"k") <= after + 100_000
 
 
 def test_error_replies_raise_with_redis_words():

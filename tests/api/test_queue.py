@@ -9,11 +9,12 @@ import time
 
 import gevent
 import pytest
+from conftest import HANG_SECONDS
 
 from leakdb import PersistentQueueStorage, QueueItem, QueueStorage
 
 
-def wait_until(condition, timeout: float = 5.0) -> bool:
+def wait_until(condition, timeout: float = HANG_SECONDS) -> bool:
     """Poll `condition`; a generous timeout only bounds a failure, it is never a timing assertion."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -15,6 +15,7 @@ from leakdb import (
     ValueNotAnIntegerError,
     make_storage,
 )
+from leakdb.engine.keyspace import now_ms
 from leakdb.errors import NotAnIntegerError, StorageError
 
 KINDS = [
@@ -112,8 +113,11 @@ def test_expire_and_ttl(storage):
     assert storage.ttl("k") == -1
     assert storage.ttl("missing") == -2
     assert storage.expire("missing", 10) is False
+    before = now_ms()
     assert storage.expire("k", 100) is True
-    assert 99 <= storage.ttl("k") <= 100
+    after = now_ms()
+    assert before + 100_000 <= storage.keyspace[0].deadline(b"k") <= after + 100_000
+    assert 0 < storage.ttl("k") <= 100
     storage.keyspace[0].set_expire(b"k", int(time.time() * 1000) + 1)
     time.sleep(0.005)
     assert storage.get("k") is None

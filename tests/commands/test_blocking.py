@@ -1,34 +1,52 @@
 """Blocking pops with real connections: wake-ups, FIFO fairness, timeouts, disconnects, persistence.
 
-Scenarios that do not depend on timing run against redis-server too and must give the same replies;
-blocked clients run in threads, each on its own connection, started in order with a short pause so
-the server sees them block in that order.
+Scenarios run against redis-server too where they can and must give the same replies.  Blocked
+clients run in threads, each on its own named connection; each is started only once the server lists
+the one before as blocked (CLIENT LIST's ``b`` flag), so the server sees them block in that order.
+Whether a client is still waiting is asked of the server too: after a write's reply, the server has
+already served (or not) every waiter that write could wake, however slow the machine is.
 """
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
 
 import pytest
 import redis
+from conftest import HANG_SECONDS, read_replies, wait_until
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-PAUSE = 0.15  # long enough for a started client to reach the server and block
+_names = itertools.count()
+
+
+def blocked_count(port: int) -> int:
+    """INFO's blocked_clients."""
+    with redis.Redis(port=port) as client:
+        return client.info("clients")["blocked_clients"]
 
 
 class Blocked:
-    """A command running on its own connection in a thread; `result()` waits for its reply."""
+    """A command running on its own connection in a thread; `result()` waits for its reply.
+
+    The constructor returns once the server lists the connection as blocked (or the command has
+    already answered: a short timeout may run out first).
+    """
 
     def __init__(self, port: int, *args, protocol: int = 3) -> None:
+        self.name = f"blocked-{next(_names)}"
         # No retries: redis-py 8 would otherwise reconnect a killed client and block it again.
-        self.client = redis.Redis(port=port, protocol=protocol, retry=Retry(NoBackoff(), 0))
+        self.client = redis.Redis(
+            port=port, protocol=protocol, retry=Retry(NoBackoff(), 0), client_name=self.name
+        )
+        self.admin = redis.Redis(port=port)
         self.reply: object = None
         self.thread = threading.Thread(target=self._run, args=args, daemon=True)
         self.thread.start()
-        time.sleep(PAUSE)
+        wait_until(lambda: not self.thread.is_alive() or self.blocked, f"{args[0]} to block")
 
     def _run(self, *args) -> None:
         try:
@@ -38,15 +56,26 @@ class Blocked:
         except redis.ConnectionError:
             self.reply = "disconnected"
 
-    def result(self, timeout: float = 5.0) -> object:
-        self.thread.join(timeout)
+    def result(self) -> object:
+        self.thread.join(HANG_SECONDS)
         assert not self.thread.is_alive(), "still blocked"
         self.client.close()
+        self.admin.close()
         return self.reply
 
     @property
-    def waiting(self) -> bool:
-        return self.thread.is_alive()
+    def blocked(self) -> bool:
+        """Whether the server lists this connection as blocked (flag ``b``) right now."""
+        return any(entry["name"] == self.name and "b" in entry["flags"] for entry in self.admin.client_list())
+
+    @property
+    def served(self) -> object:
+        """The reply once the server has let the client go (waiting for it to arrive), else None."""
+        if self.blocked:
+            return None
+        self.thread.join(HANG_SECONDS)
+        assert not self.thread.is_alive(), "unblocked, but no reply arrived"
+        return self.reply
 
 
 @pytest.fixture
@@ -96,8 +125,7 @@ def test_first_blocked_client_is_served_first(ports):
         replies = []
         for element in ("a", "b", "c"):
             client.rpush("q", element)
-            time.sleep(PAUSE)
-            replies.append([w.reply for w in waiters])
+            replies.append([w.served for w in waiters])
         return replies, [w.result() for w in waiters]
 
     replies, results = on_both(ports, scenario)
@@ -108,7 +136,7 @@ def test_first_blocked_client_is_served_first(ports):
 def test_one_push_of_several_elements_serves_waiters_in_order(ports):
     def scenario(port, client):
         waiters = [Blocked(port, "BLPOP", "q", 0) for _ in range(3)]
-        waiters.append(Blocked(port, "BRPOP", "q", "0.3"))
+        waiters.append(Blocked(port, "BRPOP", "q", "3600"))  # a waiter with a timeout is served alike
         pushed = client.rpush("q", "a", "b", "c", "d", "e")
         return pushed, [w.result() for w in waiters], client.lrange("q", 0, -1)
 
@@ -170,8 +198,7 @@ def test_a_key_set_to_another_type_keeps_the_client_blocked(ports):
     def scenario(port, client):
         waiter = Blocked(port, "BLPOP", "q", 0)
         client.set("q", "string")
-        time.sleep(PAUSE)
-        still_waiting = waiter.waiting
+        still_waiting = waiter.blocked
         client.delete("q")
         client.rpush("q", "a")
         return still_waiting, waiter.result()
@@ -216,28 +243,28 @@ def test_timeout_replies_null_array(ports, protocol):
 
 def test_timeout_waits_at_least_the_timeout(leak):
     started = time.monotonic()
-    with leak.client() as client:
+    with leak.client(socket_timeout=HANG_SECONDS) as client:  # a timeout that never fires: an error
         assert client.execute_command("BLPOP", "none", "0.4") is None
-    assert 0.4 <= time.monotonic() - started < 5
+    assert time.monotonic() - started >= 0.4
 
 
 def test_a_blocked_client_does_not_block_others(leak):
     port = leak.port
     waiter = Blocked(port, "BLPOP", "q", 0)
-    with leak.client() as client:
-        started = time.monotonic()
+    with leak.client(socket_timeout=HANG_SECONDS) as client:  # served while the waiter is blocked
         assert client.ping() is True
         assert client.set("x", "1") is True
-        assert time.monotonic() - started < 1
-        assert waiter.waiting
+        assert waiter.blocked
         client.rpush("q", "a")
     assert waiter.result() == [b"q", b"a"]
 
 
 def _block_raw(port: int, request: bytes) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    """A raw connection that sent `request`, once the server counts one more blocked client."""
+    before = blocked_count(port)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS)
     sock.sendall(request)
-    time.sleep(PAUSE)
+    wait_until(lambda: blocked_count(port) > before, "the raw request to block")
     return sock
 
 
@@ -245,7 +272,7 @@ def test_disconnected_waiter_does_not_swallow_an_element(leak):
     port = leak.port
     gone = _block_raw(port, b"BLPOP q 0\r\n")
     gone.close()
-    time.sleep(PAUSE)
+    wait_until(lambda: blocked_count(port) == 0, "the server to see the waiter go")
     live = Blocked(port, "BLPOP", "q", 0)
     with leak.client() as client:
         client.rpush("q", "a", "b")
@@ -258,9 +285,8 @@ def test_killed_waiter_does_not_swallow_an_element(leak):
     killed = Blocked(port, "BLMOVE", "q", "dst", "LEFT", "LEFT", 0)
     with leak.client() as client:
         client.execute_command("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")
-        time.sleep(PAUSE)
+        # Still queued (LeakDB sweeps killed waiters out every second): serving must skip it.
         assert client.rpush("q", "a") == 1
-        time.sleep(PAUSE)
         assert client.lrange("q", 0, -1) == [b"a"]
         assert client.exists("dst") == 0
     assert killed.result() == "disconnected"
@@ -270,15 +296,12 @@ def test_commands_sent_while_blocked_run_after_the_reply(leak):
     port = leak.port
     sock = _block_raw(port, b"BLPOP q 0\r\nPING\r\n")
     sock.sendall(b"LLEN q\r\n")  # arrives while blocked: buffered, not run
-    time.sleep(PAUSE)
     with leak.client() as client:
+        buffered = len(b"PING\r\nLLEN q\r\n")
+        wait_until(lambda: max(int(c["qbuf"]) for c in client.client_list()) == buffered, "LLEN to arrive")
         client.rpush("q", "a", "b")
-    expected = b"*2\r\n$1\r\nq\r\n$1\r\na\r\n+PONG\r\n:1\r\n"
-    received = b""
-    while len(received) < len(expected):
-        received += sock.recv(1024)
+    assert read_replies(sock, 3) == b"*2\r\n$1\r\nq\r\n$1\r\na\r\n+PONG\r\n:1\r\n"
     sock.close()
-    assert received == expected
 
 
 def test_blocked_clients_in_different_databases_are_kept_apart(leak):
@@ -286,8 +309,7 @@ def test_blocked_clients_in_different_databases_are_kept_apart(leak):
     waiter = Blocked(port, "BLPOP", "q", 0)
     with redis.Redis(port=port, db=3) as other:
         other.rpush("q", "in-db-3")
-        time.sleep(PAUSE)
-        assert waiter.waiting
+        assert waiter.blocked
         assert other.llen("q") == 1
     with leak.client() as client:
         client.rpush("q", "in-db-0")
@@ -323,7 +345,7 @@ def test_list_survives_a_restart_in_persistent_queue_mode(start_leakdb, tmp_path
             client.shutdown()
         except redis.ConnectionError:
             pass
-    first.process.wait(15)
+    first.wait()
     second = start_leakdb("--storage", "persistent-queue", cwd=tmp_path, port=first.port)
     with second.client() as client:
         assert client.lrange("q", 0, -1) == [b"z", b"a", b"b"]

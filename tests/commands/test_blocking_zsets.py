@@ -14,8 +14,8 @@ import time
 
 import pytest
 import redis
-from conftest import reply_of
-from test_blocking import PAUSE, Blocked, on_both
+from conftest import HANG_SECONDS, raw_exchange, reply_of, wait_until
+from test_blocking import Blocked, blocked_count, on_both
 
 
 @pytest.fixture
@@ -87,13 +87,7 @@ def test_immediate_pops_and_errors_match_redis(redis_server, leakdb_server, prot
 
 def _raw_replies(port: int, request: bytes) -> bytes:
     """Send raw commands (the last one PING) on a fresh connection and return the raw replies."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(request)
-        received = b""
-        while not received.endswith(b"+PONG\r\n"):
-            chunk = sock.recv(65536)
-            assert chunk, f"connection closed after {received!r}"
-            received += chunk
+    received = raw_exchange(port, request)
     return re.sub(rb"\$2\r\nid\r\n:\d+\r\n", b"", received)  # HELLO's client id differs
 
 
@@ -162,8 +156,7 @@ def test_waiters_are_served_first_come_first_served(ports):
             Blocked(port, "BZPOPMIN", "z", 0),
         ]
         added = client.zadd("z", {"a": 1, "b": 2, "c": 3, "d": 4})
-        time.sleep(PAUSE)
-        still_waiting = [w.waiting for w in waiters]
+        still_waiting = [w.blocked for w in waiters]
         client.zadd("z", {"e": 5, "f": 6})
         return added, still_waiting, [w.result() for w in waiters], client.zrange("z", 0, -1)
 
@@ -195,8 +188,7 @@ def test_a_key_of_another_type_or_emptied_in_multi_keeps_waiting(ports):
         emptied.zadd("q", {"gone": 1})
         emptied.zrem("q", "gone")
         emptied.execute()
-        time.sleep(PAUSE)
-        still_waiting = zset_waiter.waiting
+        still_waiting = zset_waiter.blocked
         client.zadd("q", {"m": 1})
         return list_waiter.result(), still_waiting, zset_waiter.result()
 
@@ -207,13 +199,13 @@ def test_a_key_of_another_type_or_emptied_in_multi_keeps_waiting(ports):
 def test_woken_reply_bytes_match_redis(ports, protocol):
     replies = []
     for port in ports:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS)
         hello = b"HELLO 3\r\n" if protocol == 3 else b""
         sock.sendall(hello + b"BZPOPMIN z 0\r\nBZMPOP 0 2 y z MAX COUNT 5\r\nPING\r\n")
-        time.sleep(PAUSE)
+        wait_until(lambda: blocked_count(port) == 1, "BZPOPMIN to block")  # noqa: B023
         with redis.Redis(port=port) as client:
-            client.zadd("z", {"a": 1.5})
-            time.sleep(PAUSE)
+            client.zadd("z", {"a": 1.5})  # serves BZPOPMIN; BZMPOP blocks next
+            wait_until(lambda: blocked_count(port) == 1, "BZMPOP to block")  # noqa: B023
             client.zadd("z", {"b": 2, "c": "inf"})
         received = b""
         while not received.endswith(b"+PONG\r\n"):
@@ -247,10 +239,14 @@ def test_timeouts_reply_a_null_array(ports, protocol):
 # -- INFO and CLIENT LIST --------------------------------------------------------------------------
 
 
-def _flags_and_commands(client: redis.Redis) -> list[tuple[str, str]]:
+def _flags_and_commands(client: redis.Redis, names: list[str]) -> list[tuple[str, str]]:
+    """(flags, cmd) of the caller's own connection and of the connections named `names`."""
+    own = str(client.client_id())
     listing = client.execute_command("CLIENT", "LIST").decode()
     fields = [dict(part.split("=", 1) for part in line.split()) for line in listing.splitlines()]
-    return sorted((line["flags"], line["cmd"]) for line in fields)
+    return sorted(
+        (line["flags"], line["cmd"]) for line in fields if line["id"] == own or line["name"] in names
+    )
 
 
 def _blocked_counts(client: redis.Redis) -> tuple[int, int]:
@@ -260,18 +256,19 @@ def _blocked_counts(client: redis.Redis) -> tuple[int, int]:
 
 def test_blocked_clients_in_info_and_client_list(ports):
     def scenario(port, client):
-        before = _flags_and_commands(client), _blocked_counts(client)
+        before = _flags_and_commands(client, []), _blocked_counts(client)
         waiters = [
             Blocked(port, "BLPOP", "q", "100"),
             Blocked(port, "bzpopmin", "z", 0),
             Blocked(port, "BZMPOP", "100", 1, "z2", "MIN"),
             Blocked(port, "BLMOVE", "q2", "dst", "LEFT", "RIGHT", 0),
         ]
-        watcher = socket.create_connection(("127.0.0.1", port), timeout=5)
-        watcher.sendall(b"WATCH w\r\nBZPOPMAX z3 0\r\n")
-        time.sleep(PAUSE)
+        watcher = socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS)
+        watcher.sendall(b"CLIENT SETNAME watcher\r\nWATCH w\r\nBZPOPMAX z3 0\r\n")
+        wait_until(lambda: _blocked_counts(client)[0] == 5, "the watcher to block")
         client.set("w", "touched")
-        blocked = _flags_and_commands(client), _blocked_counts(client)
+        names = ["watcher", *(waiter.name for waiter in waiters)]
+        blocked = _flags_and_commands(client, names), _blocked_counts(client)
         client.rpush("q", "a")
         client.zadd("z", {"m": 1})
         client.zadd("z2", {"m": 1})
@@ -289,14 +286,13 @@ def test_blocked_clients_in_info_and_client_list(ports):
 
 def test_a_disconnected_waiter_stops_counting_and_takes_nothing(ports):
     def scenario(port, client):
-        gone = socket.create_connection(("127.0.0.1", port), timeout=5)
+        gone = socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS)
         gone.sendall(b"BZPOPMIN z 0\r\n")
+        wait_until(lambda: _blocked_counts(client)[0] == 1, "the first waiter to block")
         live = Blocked(port, "BZPOPMIN", "z", 0)
         counted = _blocked_counts(client)
         gone.close()
-        deadline = time.monotonic() + 5
-        while _blocked_counts(client)[0] != 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: _blocked_counts(client)[0] == 1, "the server to see the first waiter go")
         left = _blocked_counts(client)
         client.zadd("z", {"a": 1, "b": 2})
         return counted, left, live.result(), client.zrange("z", 0, -1)

@@ -15,6 +15,7 @@ import socket
 
 import hiredis
 import pytest
+from conftest import HANG_SECONDS
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -137,7 +138,7 @@ class Connection:
     """A raw RESP connection returning each reply's bytes, as the server sent them."""
 
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS)
         self.buffer = b""
 
     def send(self, commands: list[list[bytes]]) -> None:

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 import redis
+from conftest import wall_ms
 
 FAR = 4102444800123  # 2100-01-01, in ms: a deadline no test outlives
 FAR_SECONDS = FAR // 1000
@@ -46,9 +47,21 @@ def setup_state(pair, state: str, key: str = "k") -> None:
         both(pair, "PEXPIREAT", key, FAR)
 
 
-def assert_ttls_close(pair, key: str = "k") -> None:
-    expected, actual = (client.pttl(key) for client in pair)
-    assert (expected < 0 and actual == expected) or abs(expected - actual) < 2000, (expected, actual)
+def timed_same(pair, *args) -> tuple[int, int]:
+    """same(), with the wall clock (ms) read just before and just after: each server's "now" for a
+    relative EXPIRE lies between the two."""
+    before = wall_ms()
+    same(pair, *args)
+    return before, wall_ms()
+
+
+def assert_same_deadline(pair, window: tuple[int, int], key: str = "k") -> None:
+    """Both servers hold the same deadline, or ones set by the same relative command within `window`."""
+    expected, actual = (client.pexpiretime(key) for client in pair)
+    if expected < 0:
+        assert actual == expected, (expected, actual)
+    else:
+        assert abs(expected - actual) <= window[1] - window[0], (expected, actual, window)
 
 
 # -- arity ---------------------------------------------------------------------------------------
@@ -151,19 +164,18 @@ def expire_times(name: str) -> dict[str, object]:
 @pytest.mark.parametrize("name", ["EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT"])
 def test_expire_options(pair, name, state, when, options):
     setup_state(pair, state)
-    same(pair, name, "k", expire_times(name)[when], *options)
+    window = timed_same(pair, name, "k", expire_times(name)[when], *options)
     same(pair, "EXISTS", "k")
-    assert_ttls_close(pair)
+    assert_same_deadline(pair, window)
 
 
-@pytest.mark.parametrize("when", ["now", "float", "empty"])
-@pytest.mark.parametrize("name", ["EXPIREAT", "PEXPIREAT", "EXPIRE"])
+EDGE_VALUES = [(name, when) for name in ("EXPIREAT", "PEXPIREAT") for when in ("now", "float", "empty")]
+
+
+@pytest.mark.parametrize(("name", "when"), [*EDGE_VALUES, ("EXPIRE", "float"), ("EXPIRE", "empty")])
 def test_expire_edge_values(pair, name, when):
     setup_state(pair, "plain")
-    times = expire_times(name)
-    if when not in times:
-        pytest.skip("relative commands have no 'now'")
-    same(pair, name, "k", times[when])
+    same(pair, name, "k", expire_times(name)[when])
     same(pair, "EXISTS", "k")
 
 
@@ -209,8 +221,18 @@ def test_ttl_family(pair, state):
     for name in ("EXPIRETIME", "PEXPIRETIME"):
         same(pair, name, "k")
     for name in ("TTL", "PTTL"):
+        before = wall_ms()
         expected, actual = (client.execute_command(name, "k") for client in pair)
-        assert (expected < 0 and expected == actual) or abs(expected - actual) <= 1000
+        after = wall_ms()
+        if state != "volatile":
+            assert expected < 0 and actual == expected, (expected, actual)
+            continue
+        # The deadline is FAR; each server read its clock between `before` and `after`.
+        if name == "PTTL":
+            least, most = FAR - after, FAR - before
+        else:  # seconds, rounded to the nearest as Redis does
+            least, most = (FAR - after + 500) // 1000, (FAR - before + 500) // 1000
+        assert least <= expected <= most and least <= actual <= most, (name, expected, actual, least, most)
 
 
 @pytest.mark.parametrize("deadline_ms", [FAR, FAR + 499, FAR + 500, FAR + 999])

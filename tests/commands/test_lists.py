@@ -8,11 +8,10 @@ sequences of list commands over a small alphabet and compares every reply.
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 import redis
-from conftest import assert_same, reply_of
+from conftest import HANG_SECONDS, QUIT, QUIT_REPLY, assert_same, read_replies, read_until_closed, reply_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -345,23 +344,14 @@ def test_blocking_pops_inside_multi_do_not_block(redis_server, leakdb_server, pr
 
 def _raw_replies(port: int, hello: bytes, requests: bytes) -> bytes:
     """The bytes answering `requests` on a connection that first sent `hello` (its reply dropped)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS) as sock:
         if hello:
             sock.sendall(hello)
-            time.sleep(0.1)
-            sock.recv(65536)
-        sock.sendall(requests)
-        sock.settimeout(0.3)
-        chunks = []
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+            read_replies(sock, 1)
+        sock.sendall(requests + QUIT)
+        replies = read_until_closed(sock)
+    assert replies.endswith(QUIT_REPLY), replies
+    return replies[: -len(QUIT_REPLY)]
 
 
 @pytest.mark.parametrize("hello", [b"", b"HELLO 3\r\n"], ids=["resp2", "resp3"])

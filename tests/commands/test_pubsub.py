@@ -6,14 +6,17 @@ restrictions; deliveries use real subscriber and publisher connections on both s
 
 from __future__ import annotations
 
+import itertools
 import re
 import socket
 import threading
-import time
 
 import pytest
 import redis
+from conftest import HANG_SECONDS, wait_until
 from test_transactions import HELLO3, assert_same_bytes, exchange, lines
+
+_marks = itertools.count()
 
 
 @pytest.fixture
@@ -53,25 +56,33 @@ def test_resp3_subscriber_runs_any_command_and_gets_pushes(ports):
 
 
 class Subscriber:
-    """A raw connection that subscribes, then collects whatever the server pushes to it."""
+    """A raw connection that subscribes, then collects whatever the server pushes to it.
+
+    Each read ends with a ``PING <mark>`` the subscriber sends itself: its reply comes after every
+    message published before it, so nothing depends on how fast the messages arrive.  The PING
+    replies stay in what is read (both servers must send them alike).
+    """
 
     def __init__(self, port: int, request: bytes) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS)
         self.sock.sendall(request)
-        time.sleep(0.05)
+        self.pending = self._until_mark()  # the subscriptions are in place once this returns
 
-    def received(self, quiet: float = 0.08) -> bytes:
-        chunks = []
-        self.sock.settimeout(quiet)
-        while True:
-            try:
-                chunk = self.sock.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return re.sub(rb"\$2\r\nid\r\n:\d+", b"$2\r\nid\r\n:N", b"".join(chunks))
+    def _until_mark(self) -> bytes:
+        mark = b"mark-%06d" % next(_marks)  # one width: the same bulk length on both servers
+        self.sock.sendall(b"PING " + mark + b"\r\n")
+        received = b""
+        while not received.endswith(mark + b"\r\n"):
+            chunk = self.sock.recv(65536)
+            assert chunk, f"connection closed after {received!r}"
+            received += chunk
+        return received
+
+    def received(self) -> bytes:
+        """Everything pushed since the last read, up to and including this read's PING reply."""
+        frames, self.pending = self.pending + self._until_mark(), b""
+        frames = re.sub(rb"\$2\r\nid\r\n:\d+", b"$2\r\nid\r\n:N", frames)
+        return re.sub(rb"mark-\d+", b"mark", frames)
 
 
 def deliveries(port: int) -> list:
@@ -92,7 +103,10 @@ def deliveries(port: int) -> list:
     ]
     frames = [subscriber.received() for subscriber in subscribers]
     subscribers[1].sock.close()  # a closed subscriber is forgotten
-    time.sleep(0.05)
+    wait_until(
+        lambda: publisher.execute_command("PUBSUB", "NUMSUB", "news")[1] == 1,
+        "the server to see the subscriber go",
+    )
     counts += [publisher.publish("news", "after close"), publisher.execute_command("PUBSUB", "NUMPAT")]
     return counts + frames + [subscribers[0].received()]
 
@@ -132,16 +146,17 @@ def listen_session(port: int, protocol: int) -> list:
     pubsub = client.pubsub()
     pubsub.subscribe("chan")
     pubsub.psubscribe("pat.*")
-    seen = [pubsub.get_message(timeout=1), pubsub.get_message(timeout=1)]
+    seen = [pubsub.get_message(timeout=HANG_SECONDS), pubsub.get_message(timeout=HANG_SECONDS)]
     client.publish("chan", "one")
     client.publish("pat.x", "two")
-    seen += [pubsub.get_message(timeout=1), pubsub.get_message(timeout=1)]
+    seen += [pubsub.get_message(timeout=HANG_SECONDS), pubsub.get_message(timeout=HANG_SECONDS)]
     pubsub.unsubscribe("chan")
-    client.publish("pat.y", "three")
     messages = pubsub.listen()
-    seen += [next(messages), next(messages)]
+    seen.append(next(messages))  # the confirmation: the server has unsubscribed before the PUBLISH
+    client.publish("pat.y", "three")
+    seen.append(next(messages))
     pubsub.punsubscribe()
-    seen.append(pubsub.get_message(timeout=1))
+    seen.append(pubsub.get_message(timeout=HANG_SECONDS))
     seen.append(pubsub.get_message(timeout=0.05))
     pubsub.close()
     client.close()
@@ -171,16 +186,14 @@ def test_run_in_thread_with_handlers(leakdb_server, protocol):
     pubsub.psubscribe(**{"events.*": handler})
     worker = pubsub.run_in_thread(sleep_time=0.01, daemon=True)
     try:
-        deadline = time.monotonic() + 2
-        while client.execute_command("PUBSUB", "NUMPAT") == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: client.execute_command("PUBSUB", "NUMPAT") == 1, "the pattern subscription")
         assert client.publish("jobs", "j1") == 1
         assert client.publish("events.a", "e1") == 1
         assert client.publish("jobs", "j2") == 1
-        assert done.wait(2)
+        assert done.wait(HANG_SECONDS)
     finally:
         worker.stop()
-        worker.join(2)
+        worker.join(HANG_SECONDS)
         pubsub.close()
     assert received == [
         ("message", b"jobs", b"j1"),
@@ -193,14 +206,14 @@ def test_subscriber_is_restricted_in_resp2_through_redis_py(pair, redis_server, 
     def run(port: int) -> list:
         pubsub = redis.Redis(port=port, protocol=2).pubsub()
         pubsub.subscribe("c")
-        pubsub.get_message(timeout=1)
+        pubsub.get_message(timeout=HANG_SECONDS)
         pubsub.execute_command("GET", "k")
         try:
-            error = pubsub.parse_response(timeout=1)
+            error = pubsub.parse_response(timeout=HANG_SECONDS)
         except redis.ResponseError as exc:
             error = exc
         pubsub.ping("hi")
-        pong = pubsub.get_message(timeout=1)
+        pong = pubsub.get_message(timeout=HANG_SECONDS)
         pubsub.close()
         return [str(error), pong]
 

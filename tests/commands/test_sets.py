@@ -427,7 +427,7 @@ def test_sets_survive_a_restart(start_leakdb, storage, backend, stop):
     client.spop("emptied", 5)
     if stop == "shutdown":
         raw_exchange(server.port, b"SHUTDOWN\r\n", expect_close=True)
-        server.process.wait(15)
+        server.wait()
     else:
         server.stop(signal.SIGTERM)
     client.close()

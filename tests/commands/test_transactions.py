@@ -8,30 +8,22 @@ races use two real connections per server; redis-py's ``pipeline(transaction=Tru
 from __future__ import annotations
 
 import re
-import socket
 import time
 
 import pytest
 import redis
+from conftest import raw_exchange, raw_session, wait_until, wall_ms
 
 HELLO3 = b"HELLO 3\r\n"
 
 
-def exchange(port: int, payload: bytes, quiet: float = 0.08) -> bytes:
-    """Send raw bytes; return what the server answers until it has been quiet for `quiet` seconds."""
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-        sock.sendall(payload)
-        chunks = []
-        sock.settimeout(quiet)
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return re.sub(rb"\$2\r\nid\r\n:\d+", b"$2\r\nid\r\n:N", b"".join(chunks))
+def without_id(replies: bytes) -> bytes:
+    return re.sub(rb"\$2\r\nid\r\n:\d+", b"$2\r\nid\r\n:N", replies)  # HELLO's client id
+
+
+def exchange(port: int, payload: bytes) -> bytes:
+    """Send raw bytes; return every reply (HELLO's client id masked), up to QUIT's, which ends the read."""
+    return without_id(raw_exchange(port, payload))
 
 
 @pytest.fixture
@@ -40,8 +32,9 @@ def ports(pair, redis_server, leakdb_server) -> tuple[int, int]:
 
 
 def assert_same_bytes(ports: tuple[int, int], payload: bytes) -> bytes:
-    expected = exchange(ports[0], payload)
-    actual = exchange(ports[1], payload)
+    """The same payload (and a QUIT) to both servers: the whole reply streams must be equal."""
+    expected = without_id(raw_session(ports[0], payload))
+    actual = without_id(raw_session(ports[1], payload))
     assert actual == expected, f"{payload!r}:\n redis  {expected!r}\n leakdb {actual!r}"
     return actual
 
@@ -101,7 +94,7 @@ def test_commands_that_wait_inside_exec(ports):
     payload = lines(
         "MULTI", "SET a 1", "DEBUG SLEEP 0", "GET a", "DEBUG SLEEP 0.01", "INCR a", "EXEC", "GET a"
     )
-    reply = exchange(ports[1], payload, quiet=0.3)
+    reply = exchange(ports[1], payload)
     assert (
         reply == b"+OK\r\n" + b"+QUEUED\r\n" * 5 + b"*5\r\n+OK\r\n+OK\r\n$1\r\n1\r\n+OK\r\n:2\r\n$1\r\n2\r\n"
     )
@@ -205,22 +198,43 @@ def test_watch_races_match_redis(pair, redis_server, leakdb_server, protocol):
     assert actual["other-writes"] is None and actual["untouched"] == [b"OK"]
 
 
+def watch_before_expiry(me: redis.Redis, other: redis.Redis, key: str) -> int:
+    """`other` SETs `key` with a TTL and `me` WATCHes it before it expires (a TTL too short for a slow
+    machine is retried, four times longer); returns a time (ms) by which the key has expired."""
+    ttl = 100
+    while True:
+        me.execute_command("UNWATCH")
+        sent = wall_ms()
+        other.execute_command("SET", key, "1", "PX", ttl)
+        set_by = wall_ms()
+        me.execute_command("WATCH", key)
+        if wall_ms() < sent + ttl:  # WATCH answered before the earliest deadline the SET can have set
+            return set_by + ttl
+        ttl *= 4
+
+
+def expired_keys(client: redis.Redis) -> int:
+    return client.info("stats")["expired_keys"]
+
+
 def expiry_outcomes(port: int) -> dict:
     me, other = clients(port)
     outcome = {}
     other.execute_command("FLUSHALL")
     # A key that expires between WATCH and EXEC counts as modified (Redis 7.0), deleted or not.
-    other.execute_command("SET", "k", "1", "PX", "60")
-    me.execute_command("WATCH", "k")
-    time.sleep(0.1)
+    # Deleted by active expiry first (the only volatile key, so the counter tells it is gone):
+    before = expired_keys(other)
+    watch_before_expiry(me, other, "k3")
+    wait_until(lambda: expired_keys(other) > before, "active expiry to delete the key")
+    outcome["actively-expired"] = watched_exec(me, [], [("PING",)])
+    # Not touched since it expired:
+    expired_by = watch_before_expiry(me, other, "k")
+    wait_until(lambda: wall_ms() > expired_by, "the key's deadline")
     outcome["expires-after-watch"] = watched_exec(me, [], [("PING",)])
     me.execute_command("WATCH", "k2")
     other.execute_command("SET", "k2", "1", "PX", "60")  # created after WATCH: dirty anyway
     outcome["created-with-ttl"] = watched_exec(me, [], [("PING",)])
-    other.execute_command("SET", "k3", "1", "PX", "50")
-    me.execute_command("WATCH", "k3")
-    time.sleep(0.35)  # long enough for active expiry to have deleted it
-    outcome["actively-expired"] = watched_exec(me, [], [("PING",)])
+    # Keys that expired before WATCH (a sleep lasts at least as long as it is asked to):
     other.execute_command("SET", "k4", "1", "PX", "30")
     time.sleep(0.06)
     outcome["already-expired"] = watched_exec(me, ["k4"], [("PING",)])

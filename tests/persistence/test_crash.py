@@ -16,11 +16,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import HANG_SECONDS, crash_iterations
 
 from leakdb import PersistentQueueStorage, PersistentStorage
+from leakdb.engine.keyspace import now_ms
 
 ROOT = Path(__file__).resolve().parents[2]
-ITERATIONS = 5
+ITERATIONS = crash_iterations(5)
 
 
 def child(code: str, *args: str) -> subprocess.Popen:
@@ -42,7 +44,7 @@ def kill_after(process: subprocess.Popen, lines: int) -> list[str]:
         if len(seen) >= lines:
             break
     process.send_signal(signal.SIGKILL)
-    rest, errors = process.communicate(timeout=10)
+    rest, errors = process.communicate(timeout=HANG_SECONDS)
     assert process.returncode == -signal.SIGKILL, errors
     seen.extend(line for line in rest.splitlines() if line)
     return seen
@@ -122,13 +124,15 @@ CLEAN_EXIT_CHILD = """
 @pytest.mark.parametrize("mode", ["persistent", "persistent-queue"])
 def test_clean_close_and_exit_without_close_lose_nothing(tmp_path, backend, ending, mode):
     path = str(tmp_path / "clean.db")
+    started = now_ms()  # before the child's EXPIRE k0 1000
     process = child(CLEAN_EXIT_CHILD, path, backend, mode, ending)
-    output, errors = process.communicate(timeout=30)
+    output, errors = process.communicate(timeout=HANG_SECONDS)
+    ended = now_ms()
     assert process.returncode == 0 and output.strip() == "done", errors
     with PersistentStorage(path, backend=backend) as reopened:
         assert len(reopened) == 500
         assert all(reopened.get(f"k{i}") == i for i in range(500))
-        assert 990 <= reopened.ttl("k0") <= 1000
+        assert started + 1_000_000 <= reopened.keyspace[0].deadline(b"k0") <= ended + 1_000_000
 
 
 EXAMPLE = """
@@ -150,7 +154,7 @@ def test_readme_example(tmp_path):
     """The README example, with its results printed and its file moved into tmp_path."""
     path = str(tmp_path / "foobar.db")
     process = child(EXAMPLE.replace("/tmp/foobar.db", path))
-    output, errors = process.communicate(timeout=30)
+    output, errors = process.communicate(timeout=HANG_SECONDS)
     assert process.returncode == 0, errors
     lines = output.splitlines()
     assert lines[:3] == ["7", "1000", str({"bar": {"foo": "bar"}, "foobar": 1000})]

@@ -60,7 +60,10 @@ def test_expiry_is_persisted(tmp_path, backend, cls):
     path = str(tmp_path / "store.db")
     with cls(path, backend=backend) as storage:
         storage.set("long", 1)
+        set_from = now_ms()
         storage.expire("long", 1000)
+        long_deadline = storage.keyspace[0].deadline(b"long")
+        assert set_from + 1_000_000 <= long_deadline <= now_ms() + 1_000_000
         storage.set("short", 1)
         storage.set("persisted", 1)
         storage.expire("persisted", 1000)
@@ -72,7 +75,7 @@ def test_expiry_is_persisted(tmp_path, backend, cls):
     while now_ms() < deadline:
         pass
     with cls(path, backend=backend) as reopened:
-        assert 990 <= reopened.ttl("long") <= 1000
+        assert reopened.keyspace[0].deadline(b"long") == long_deadline
         assert reopened.ttl("persisted") == -1
         assert "short" not in reopened
         assert reopened.info()["keys_loaded"] == 2

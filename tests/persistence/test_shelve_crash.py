@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import HANG_SECONDS, crash_iterations
 from test_crash import child
 
 from leakdb import PersistentStorage, StorageError
@@ -22,7 +23,7 @@ from leakdb.engine.keyspace import DELETE, SET, Change
 from leakdb.persistence import dumbdbm
 from leakdb.persistence.shelve import META_KEY, ShelveBackend
 
-ITERATIONS = 5
+ITERATIONS = crash_iterations(5)
 
 WRITER = """
     import sys
@@ -64,7 +65,7 @@ def test_sigkilled_writer_loses_no_acknowledged_write(tmp_path):
                 break
         time.sleep(rng.uniform(0, 0.3))  # a random moment, well into the write loop
         process.kill()
-        rest, errors = process.communicate(timeout=10)
+        rest, errors = process.communicate(timeout=HANG_SECONDS)
         assert process.returncode == -9, errors
         acknowledged.extend(line for line in rest.splitlines() if line)
         assert not missing_writes(path, prefix, acknowledged), f"seed {seed}: acknowledged writes lost"

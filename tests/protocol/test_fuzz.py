@@ -13,6 +13,7 @@ import os
 import socket
 
 import pytest
+from conftest import HANG_SECONDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,11 +25,13 @@ FUZZ_SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 tried = {"raw": 0, "resp": 0, "compared": 0}
+# One target server for the module, whose health and memory are checked across all the inputs.
+pytestmark = pytest.mark.xdist_group("fuzz")
 
 
 def exchange(port: int, payload: bytes) -> bytes:
     """Send `payload`, half-close, and read every reply until the server closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS) as sock:
         try:
             sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)

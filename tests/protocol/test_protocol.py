@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 
-from conftest import raw_exchange, require
+import redis
+from conftest import HANG_SECONDS, raw_exchange, require, wait_until
 
 
 def encode(*args: bytes) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
-def read_replies(sock: socket.socket, count: int, timeout: float = 10.0) -> bytes:
+def read_replies(sock: socket.socket, count: int, timeout: float = HANG_SECONDS) -> bytes:
     sock.settimeout(timeout)
     data = b""
     while data.count(b"\r\n") < count:
@@ -23,29 +23,56 @@ def read_replies(sock: socket.socket, count: int, timeout: float = 10.0) -> byte
     return data
 
 
+class ReadCounter:
+    """Tells when the server has read a number of bytes more, from INFO's total_net_input_bytes (less
+    what the INFO requests themselves add): a split request is then known to arrive in two reads."""
+
+    def __init__(self, admin: redis.Redis) -> None:
+        self.admin = admin
+        first = self._total()
+        self.per_request = self._total() - first
+        self.base = self._total()
+
+    def _total(self) -> int:
+        return self.admin.info("stats")["total_net_input_bytes"]
+
+    def wait_for(self, count: int) -> None:
+        asked = 0
+
+        def read_enough() -> bool:
+            nonlocal asked
+            asked += 1
+            return self._total() - self.base - asked * self.per_request >= count
+
+        wait_until(read_enough, f"the server to read {count} bytes")
+        self.base = self._total()
+
+
 def test_requests_split_between_elements_after_a_large_read(leakdb_server, r):
     # hiredis compacts its buffer after 1 KiB; a read that then ends between two elements of a
     # request used to make the next read look like an inline command.
     head = b"".join(encode(b"SET", b"key:%05d" % i, b"v" * 20) for i in range(100))
     partial = b"*3\r\n$3\r\nSET\r\n"
     rest = b"$5\r\nsplit\r\n$5\r\nvalue\r\n"
+    counter = ReadCounter(r)
     with socket.create_connection(("127.0.0.1", leakdb_server.port)) as sock:
         sock.sendall(head + partial)
-        time.sleep(0.2)
+        counter.wait_for(len(head + partial))
         sock.sendall(rest)
         replies = read_replies(sock, 101)
     assert replies == b"+OK\r\n" * 101
     assert r.get("split") == b"value"
 
 
-def test_every_split_point_of_a_request(leakdb_server):
+def test_every_split_point_of_a_request(leakdb_server, r):
     value = b"\x00*3\r\n$1\r\n"
     request = encode(b"SET", b"k\r\nx", value) + encode(b"GET", b"k\r\nx")
     expected = b"+OK\r\n$%d\r\n%s\r\n" % (len(value), value)
+    counter = ReadCounter(r)
     for cut in range(1, len(request)):
         with socket.create_connection(("127.0.0.1", leakdb_server.port)) as sock:
             sock.sendall(request[:cut])
-            time.sleep(0.005)
+            counter.wait_for(cut)  # the first part is read on its own
             sock.sendall(request[cut:])
             assert read_replies(sock, expected.count(b"\r\n")) == expected, cut
 
@@ -58,7 +85,7 @@ def test_redis_cli_pipe_mass_insert(leakdb_server, r):
         [redis_cli, "-p", str(leakdb_server.port), "--pipe"],
         input=payload,
         capture_output=True,
-        timeout=60,
+        timeout=HANG_SECONDS,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert b"errors: 0, replies: %d" % count in result.stdout

@@ -9,7 +9,7 @@ import threading
 import pytest
 import redis
 import redis.asyncio
-from conftest import require
+from conftest import HANG_SECONDS, require
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
@@ -108,9 +108,9 @@ def test_resp3_push_messages_reach_a_subscriber(leakdb_server, r):
     subscriber = redis.Redis(port=leakdb_server.port, protocol=3)
     pubsub = subscriber.pubsub()
     pubsub.subscribe("news")
-    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+    assert pubsub.get_message(timeout=HANG_SECONDS)["type"] == "subscribe"
     assert r.publish("news", "hello") == 1
-    message = pubsub.get_message(timeout=5)
+    message = pubsub.get_message(timeout=HANG_SECONDS)
     assert message == {"type": "message", "pattern": None, "channel": b"news", "data": b"hello"}
     pubsub.close()
     subscriber.close()
@@ -118,7 +118,9 @@ def test_resp3_push_messages_reach_a_subscriber(leakdb_server, r):
 
 def run_cli(port: int, *args: str, stdin: bytes | None = None) -> str:
     redis_cli = require("redis-cli")
-    result = subprocess.run([redis_cli, "-p", str(port), *args], input=stdin, capture_output=True, timeout=30)
+    result = subprocess.run(
+        [redis_cli, "-p", str(port), *args], input=stdin, capture_output=True, timeout=HANG_SECONDS
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.decode()
 

@@ -14,7 +14,18 @@ import subprocess
 import pytest
 import redis
 import redis.asyncio
-from conftest import ServerProcess, assert_same, assert_same_bytes, free_port, raw_exchange, require
+from conftest import (
+    HANG_SECONDS,
+    ServerProcess,
+    assert_same,
+    assert_same_bytes,
+    free_port,
+    raw_exchange,
+    read_replies,
+    read_until_closed,
+    redis_argv,
+    require,
+)
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -28,10 +39,8 @@ def ports(pair, redis_server, leakdb_server) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def password_oracle():
-    binary = require("redis-server")
     port = free_port()
-    argv = [binary, "--port", str(port), "--save", "", "--requirepass", PASSWORD, "--bind", "127.0.0.1"]
-    server = ServerProcess(argv, port)
+    server = ServerProcess(redis_argv(port, "--requirepass", PASSWORD), port)
     yield server
     server.stop()
 
@@ -171,14 +180,13 @@ def test_select_keeps_databases_apart(r, leakdb_server):
 
 def open_victim(port: int) -> tuple[socket.socket, int]:
     """A raw connection and its client id."""
-    victim = socket.create_connection(("127.0.0.1", port), timeout=5)
+    victim = socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS)
     victim.sendall(b"CLIENT ID\r\n")
-    return victim, int(victim.recv(100)[1:-2])
+    return victim, int(read_replies(victim, 1)[1:-2])
 
 
 def assert_closed(victim: socket.socket) -> None:
-    victim.settimeout(5)
-    assert victim.recv(100) == b""
+    assert read_until_closed(victim) == b""
     victim.close()
 
 
@@ -208,8 +216,8 @@ def test_client_kill_by_type_spares_the_caller(r, leakdb_server):
 def test_client_kill_self_replies_then_closes(leakdb_server):
     victim, own_id = open_victim(leakdb_server.port)
     victim.sendall(b"CLIENT KILL ID %d SKIPME no\r\nPING\r\n" % own_id)
-    assert victim.recv(100) == b":1\r\n"
-    assert_closed(victim)
+    assert read_until_closed(victim) == b":1\r\n"  # and no PONG
+    victim.close()
 
 
 def test_client_list_line_format(leakdb_server):
@@ -318,12 +326,14 @@ def test_redis_cli_with_password(start_leakdb):
     cli = require("redis-cli")
     server = start_leakdb("--storage", "memory", "--requirepass", PASSWORD)
     base = [cli, "-p", str(server.port), "--no-auth-warning"]
-    denied = subprocess.run([*base, "ping"], capture_output=True, text=True, timeout=10)
+    denied = subprocess.run([*base, "ping"], capture_output=True, text=True, timeout=HANG_SECONDS)
     assert "NOAUTH" in denied.stdout
-    allowed = subprocess.run([*base, "-a", PASSWORD, "ping"], capture_output=True, text=True, timeout=10)
+    allowed = subprocess.run(
+        [*base, "-a", PASSWORD, "ping"], capture_output=True, text=True, timeout=HANG_SECONDS
+    )
     assert allowed.stdout.strip() == "PONG"
     resp3 = subprocess.run(
-        [*base, "-a", PASSWORD, "-3", "client", "info"], capture_output=True, text=True, timeout=10
+        [*base, "-a", PASSWORD, "-3", "client", "info"], capture_output=True, text=True, timeout=HANG_SECONDS
     )
     assert "resp=3" in resp3.stdout
 
@@ -356,7 +366,9 @@ def test_redis_cli_matches_redis(redis_server, leakdb_server, args):
     cli = require("redis-cli")
 
     def run(port: int) -> str:
-        done = subprocess.run([cli, "-p", str(port), *args], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            [cli, "-p", str(port), *args], capture_output=True, text=True, timeout=HANG_SECONDS
+        )
         return done.stdout
 
     assert run(leakdb_server.port) == run(redis_server.port)
@@ -368,7 +380,7 @@ def test_redis_cli_client_list_no_raw(leakdb_server):
         [cli, "-p", str(leakdb_server.port), "--no-raw", "client", "list"],
         capture_output=True,
         text=True,
-        timeout=10,
+        timeout=HANG_SECONDS,
     )
     assert done.stdout.startswith("id=")
     assert "cmd=client|list" in done.stdout

@@ -12,7 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from conftest import ServerProcess, free_port, leakdb_argv
+from conftest import ServerProcess, assert_deadline, free_port, leakdb_argv, wall_ms
+
+# One cache server and Django's process-wide settings for the module: run it on one xdist worker.
+pytestmark = pytest.mark.xdist_group("frameworks")
 
 django = pytest.importorskip("django")
 flask_caching = pytest.importorskip("flask_caching")
@@ -82,9 +85,11 @@ def test_django_many(dj):
     assert dj.get_many(["a", "b", "c", "nope"]) == {"a": 1, "b": b"two", "c": [3]}
     dj.delete_many(["a", "b"])
     assert dj.get_many(["a", "b", "c"]) == {"c": [3]}
+    before = wall_ms()
     dj.set_many({"x": 1, "y": 2}, timeout=60)
+    after = wall_ms()
     client = redis.Redis.from_url(dj._servers[0])
-    assert 50 < client.ttl(dj.make_and_validate_key("y")) <= 60
+    assert_deadline(client.pexpiretime(dj.make_and_validate_key("y")), 60_000, before, after)
     client.close()
 
 
@@ -100,14 +105,23 @@ def test_django_incr_decr(dj):
 
 def test_django_timeouts_and_touch(dj):
     client = redis.Redis.from_url(dj._servers[0])
+    key = dj.make_and_validate_key
+    before = wall_ms()
     dj.set("short", "s", timeout=1)
+    after_short = wall_ms()
     dj.set("forever", "f", timeout=None)
     dj.set("default", "d")  # Django's default timeout: 300 s
-    assert 0 < client.pttl(dj.make_and_validate_key("short")) <= 1000
-    assert client.ttl(dj.make_and_validate_key("forever")) == -1
-    assert 290 < client.ttl(dj.make_and_validate_key("default")) <= 300
+    after = wall_ms()
+    short = client.pexpiretime(key("short"))
+    if short == -2:  # gone already: only once its second is over
+        assert wall_ms() >= before + 1000
+    else:
+        assert_deadline(short, 1000, before, after_short)
+    assert client.ttl(key("forever")) == -1
+    assert_deadline(client.pexpiretime(key("default")), 300_000, before, after)
+    before = wall_ms()
     assert dj.touch("forever", 100) is True
-    assert 90 < client.ttl(dj.make_and_validate_key("forever")) <= 100
+    assert_deadline(client.pexpiretime(key("forever")), 100_000, before, wall_ms())
     assert dj.touch("default", None) is True
     assert client.ttl(dj.make_and_validate_key("default")) == -1
     assert dj.touch("missing", 10) is False
@@ -219,13 +233,18 @@ def test_flask_cache_api(flask_app):
 
 
 def test_redis_from_url_defaults(cache_server):
-    client = redis.Redis.from_url(f"redis://localhost:{cache_server.port}/0", health_check_interval=1)
+    client = redis.Redis.from_url(f"redis://localhost:{cache_server.port}/0", health_check_interval=0.2)
     assert client.ping() is True
     info = client.client_info()  # redis-py sent CLIENT SETINFO lib-name/lib-ver on connect
     assert info["lib-name"] == "redis-py"
     assert info["lib-ver"] == redis.__version__
-    time.sleep(1.1)  # idle past the interval: the next command is preceded by a health-check PING
+    observer = redis.Redis(port=cache_server.port)  # counts commands without health checks of its own
+    processed = observer.info("stats")["total_commands_processed"]
+    time.sleep(0.3)  # idle past the interval: the next command is preceded by a health-check PING
     assert client.set("hc", "1") is True
+    # The observer's INFO, the health-check PING and the SET:
+    assert observer.info("stats")["total_commands_processed"] == processed + 3
+    observer.close()
     assert client.get("hc") == b"1"
     client.close()
 

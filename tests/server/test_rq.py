@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from conftest import HANG_SECONDS
 
 rq = pytest.importorskip("rq")
 from rq.registry import FailedJobRegistry  # noqa: E402
@@ -42,7 +43,7 @@ def run_burst_worker(client: redis.Redis) -> subprocess.CompletedProcess:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])),
     }
     argv = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", f"redis://127.0.0.1:{port}"]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=HANG_SECONDS)
 
 
 def unknown_commands(worker: subprocess.CompletedProcess) -> list[str]:

@@ -3,8 +3,9 @@ data files and a crash in the middle of SAVE.
 
 Several client threads write through redis-py while the server is killed at a random moment; the
 server is then restarted on the same directory and every write it acknowledged is looked for.  The
-loop runs LEAKDB_CRASH_ITERATIONS times (5 by default; raise it for a longer local run) and prints
-what it verified.
+loop runs LEAKDB_CRASH_ITERATIONS times (3 by default; raise it for a longer local run), each kill in
+its own slice of the write window, so even a few rounds kill early, midway and late; it prints what
+it verified.
 """
 
 from __future__ import annotations
@@ -24,15 +25,18 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import free_port, leakdb_argv
+from conftest import HANG_SECONDS, crash_iterations, free_port, leakdb_argv, wait_until
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from leakdb import PersistentStorage
 from leakdb.commands.diskerror import MISCONF
 from leakdb.persistence.shelve import META_KEY, SUFFIXES
 
 ROOT = Path(__file__).resolve().parents[2]
-ITERATIONS = int(os.environ.get("LEAKDB_CRASH_ITERATIONS", "5"))
+ITERATIONS = crash_iterations(3)
 WRITERS = 4
+WRITE_WINDOW = (0.1, 1.0)  # seconds of writing before a kill, split into one slice per iteration
 MAXSIZE = 50  # --maxsize of the write-behind crash test
 
 
@@ -44,7 +48,8 @@ class Writer(threading.Thread):
 
     def __init__(self, port: int, prefix: str) -> None:
         super().__init__(daemon=True)
-        self.client = redis.Redis(port=port, socket_timeout=10)
+        # No retries: the kill ends the writer at once (redis-py would reconnect, backing off, for seconds).
+        self.client = redis.Redis(port=port, socket_timeout=HANG_SECONDS, retry=Retry(NoBackoff(), 0))
         self.prefix = prefix
         self.acknowledged: list[int] = []
 
@@ -61,14 +66,23 @@ class Writer(threading.Thread):
             self.client.close()
 
 
+def kill_moment(rng: random.Random, iteration: int) -> float:
+    """A random moment in this iteration's slice of WRITE_WINDOW."""
+    start, end = WRITE_WINDOW
+    width = (end - start) / ITERATIONS
+    return start + width * (iteration + rng.random())
+
+
 def write_until_killed(server, rng: random.Random, iteration: int) -> list[Writer]:
     writers = [Writer(server.port, f"i{iteration}w{w}") for w in range(WRITERS)]
     for writer in writers:
         writer.start()
-    time.sleep(rng.uniform(0.2, 1.2))
+    wait_until(lambda: all(writer.acknowledged for writer in writers), "every writer to be acknowledged")
+    time.sleep(kill_moment(rng, iteration))
     server.stop(signal.SIGKILL)
     for writer in writers:
-        writer.join(30)
+        writer.join(HANG_SECONDS)
+        assert not writer.is_alive(), "a writer is still writing to a killed server"
     return writers
 
 
@@ -157,7 +171,7 @@ def test_sigterm_and_shutdown_lose_nothing_queued(start_leakdb, tmp_path, ending
     else:
         with pytest.raises(redis.ConnectionError):
             client.execute_command("SHUTDOWN")
-        assert server.process.wait(15) == 0
+        assert server.wait() == 0
     client.close()
     restarted = start_leakdb(*flags, cwd=tmp_path).client()
     assert restarted.dbsize() == 5000
@@ -201,21 +215,11 @@ def failing_storage(tmp_path, monkeypatch) -> Path:
     return modules / "disk-full"
 
 
-def wait_for(condition, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def reply(client: redis.Redis, *args: str) -> bytes:
     """The raw reply of one command on a fresh connection (redis-py would strip "ERR ")."""
     port = client.connection_pool.connection_kwargs["port"]
     payload = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS) as sock:
         sock.sendall(payload)
         data = b""
         while not data.endswith(b"\r\n"):
@@ -236,7 +240,7 @@ def test_failing_flush_refuses_writes_keeps_data_and_recovers(start_leakdb, tmp_
     client.set("before", "1")
     failing_storage.touch()
     client.set("queued", "2")  # accepted: no flush has failed yet
-    wait_for(lambda: refuses_writes(client), what="MISCONF")
+    wait_until(lambda: refuses_writes(client), "MISCONF")
 
     # Reads still work; the queued write is kept in memory; INFO says what is wrong.
     assert client.get("queued") == b"2"
@@ -256,13 +260,13 @@ def test_failing_flush_refuses_writes_keeps_data_and_recovers(start_leakdb, tmp_
     assert refuses_writes(client)
 
     failing_storage.unlink()
-    wait_for(lambda: not refuses_writes(client), what="writes accepted again")
-    wait_for(lambda: client.info("leakdb")["storage_queue_length"] == 0, what="the retried flush")
+    wait_until(lambda: not refuses_writes(client), "writes accepted again")
+    wait_until(lambda: client.info("leakdb")["storage_queue_length"] == 0, "the retried flush")
     assert client.info("persistence")["rdb_last_bgsave_status"] == "ok"
     assert client.save() is True
     client.close()
     server.stop(signal.SIGKILL)
-    log = server.process.stdout.read()
+    log = server.printed()
     assert "flushing" in log and "failed" in log and "refusing write commands with MISCONF" in log
     restarted = start_leakdb("--storage", "persistent-queue", cwd=tmp_path).client()
     assert restarted.mget("before", "queued", "accepted", "probe") == [b"1", b"2", b"3", b"1"]
@@ -279,7 +283,7 @@ def test_failing_write_through_commit_refuses_until_it_succeeds(start_leakdb, tm
     assert refuses_writes(client)
     assert client.get("during") == b"2"  # kept in memory and retried
     failing_storage.unlink()
-    wait_for(lambda: not refuses_writes(client), what="writes accepted again")
+    wait_until(lambda: not refuses_writes(client), "writes accepted again")
     client.close()
     server.stop(signal.SIGKILL)
     restarted = start_leakdb("--storage", "persistent", cwd=tmp_path).client()
@@ -338,7 +342,9 @@ def test_damaged_data_file_stops_startup_untouched(tmp_path, backend, kind):
     before = fingerprint(path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     argv = leakdb_argv(free_port(), "--storage", "persistent-queue", "--backend", backend)
-    started = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    started = subprocess.run(
+        argv, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_SECONDS, env=env
+    )
     assert started.returncode != 0, started.stdout
     assert "cannot open the data file" in started.stderr, started.stderr
     assert fingerprint(path) == before
@@ -346,7 +352,7 @@ def test_damaged_data_file_stops_startup_untouched(tmp_path, backend, kind):
         [sys.executable, "-m", "leakdb.tool", "check", str(path)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_SECONDS,
         env=env,
     )
     assert check.returncode != 0
@@ -356,7 +362,7 @@ def test_damaged_data_file_stops_startup_untouched(tmp_path, backend, kind):
 
 # -- atomic SAVE -----------------------------------------------------------------------------------------
 
-SAVE_KEYS = 60000
+SAVE_KEYS = 10000
 
 
 def timed_save(client: redis.Redis) -> float:
@@ -386,7 +392,8 @@ def test_sigkill_during_save_leaves_all_old_or_all_new(start_leakdb, tmp_path):
         set_all(client, f"generation-{generation}")
         with socket.create_connection(("127.0.0.1", server.port)) as raw:
             raw.sendall(b"*1\r\n$4\r\nSAVE\r\n")
-            time.sleep(rng.uniform(0, duration * 1.2))
+            # Early, midway and late (or after), in the time the first SAVE took.
+            time.sleep(duration * 0.4 * (generation - 1 + rng.random()))
             server.stop(signal.SIGKILL)
         client.close()
         server = start_leakdb(*flags, cwd=tmp_path)

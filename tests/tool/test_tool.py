@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import require
+from conftest import HANG_SECONDS, require, wall_ms
 
 from leakdb import PersistentStorage
 from leakdb.engine.keyspace import SET, Change, now_ms
@@ -43,7 +43,7 @@ def run(*args: str | bytes | Path, stdin: bytes | None = None, stderr: int | Non
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE if stderr is None else stderr,
         env=env,
-        timeout=60,
+        timeout=HANG_SECONDS,
     )
 
 
@@ -83,7 +83,12 @@ def contents(path: Path, backend: str) -> dict[tuple[int, bytes], tuple[bytes, i
         storage.close()
 
 
-def assert_same_data(actual: dict, expected: dict) -> None:
+def assert_same_data(actual: dict, expected: dict, drift: tuple[int, int] = (0, 0)) -> None:
+    """Same keys and values; each deadline moved by `drift` (least, most ms) or, by default, the same.
+
+    A JSON export carries the time left and an import adds its own now, so a deadline comes back
+    later by the time between the two, which the caller measures around them.
+    """
     assert actual.keys() == expected.keys()
     for name, (value, deadline) in expected.items():
         got_value, got_deadline = actual[name]
@@ -91,7 +96,24 @@ def assert_same_data(actual: dict, expected: dict) -> None:
         if deadline is None:
             assert got_deadline is None, name
         else:
-            assert abs(got_deadline - deadline) < 1000, name
+            assert drift[0] <= got_deadline - deadline <= drift[1], (name, deadline, got_deadline, drift)
+
+
+def timed_run(*args, **kwargs) -> tuple[subprocess.CompletedProcess, int, int]:
+    """run(), with the wall clock (ms) read just before it starts and just after it ends."""
+    before = wall_ms()
+    result = run(*args, **kwargs)
+    return result, before, wall_ms()
+
+
+def assert_ttl_read_between(ttl_ms: int, deadline: int, before: int, after: int) -> None:
+    """A TTL the tool computed as `deadline` minus its own now, which lies in [before, after]."""
+    assert deadline - after <= ttl_ms <= deadline - before, (ttl_ms, deadline, before, after)
+
+
+def store_files(path: Path) -> list[Path]:
+    candidates = [Path(str(path) + suffix) for suffix in ("-wal", *SUFFIXES)]
+    return [candidate for candidate in candidates if candidate.is_file()]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -137,7 +159,8 @@ def test_info(store, backend):
     assert report["databases"]["0"]["types"] == {"string": 6}
     assert report["databases"]["3"]["keys"] == 1
     assert report["size"] > 0
-    assert abs(report["last_write"] - time.time()) < 60
+    assert report["last_write"] == max(os.path.getmtime(file) for file in store_files(store))
+    assert report["last_write"] <= time.time()
     text = run("info", store).stdout.decode()
     assert f"backend: {backend}" in text
     assert "db0: keys=6,expires=1,expired=1" in text
@@ -152,15 +175,18 @@ def test_check_sound_file_is_left_untouched(store, backend):
     assert fingerprint(store) == before  # same bytes, and no -wal/-shm/.bak appeared
 
 
-def test_get(store):
+def test_get(store, backend):
+    deadline = contents(store, backend)[0, b"session"][1]
     before = fingerprint(store)
     assert run("get", store, "greeting").stdout == b'"hello"'
     assert run("get", store, b"else\xffwhere", "--db", "3").stdout == b"\xfe\xfd"  # non-UTF-8 argv
     missing = run("get", store, "nope")
     assert missing.returncode == 1 and b"no key" in missing.stderr
     assert run("get", store, "stale").returncode == 1  # expired keys are gone, as for a server
-    record = json.loads(run("get", store, "session", "--json").stdout)
-    assert record["key"] == "session" and 98_000 < record["ttl_ms"] <= 100_000
+    result, started, ended = timed_run("get", store, "session", "--json")
+    record = json.loads(result.stdout)
+    assert record["key"] == "session"
+    assert_ttl_read_between(record["ttl_ms"], deadline, started, ended)
     assert fingerprint(store) == before
 
 
@@ -269,24 +295,28 @@ def test_export_import_round_trip(tmp_path, store, backend, fmt):
     expected = contents(store, backend)
     target_backend = "shelve" if backend == "sqlite" else "sqlite"
     exported = tmp_path / f"export.{fmt}"
-    result = run("export", store, "--format", fmt, "-o", exported)
+    result, exported_from, _ = timed_run("export", store, "--format", fmt, "-o", exported)
     assert result.returncode == 0, result.stderr
     target = tmp_path / "copy.db"
-    result = run("import", target, exported, "--backend", target_backend)
+    result, _, imported_by = timed_run("import", target, exported, "--backend", target_backend)
     assert result.returncode == 0, result.stderr
     assert b"imported 7 keys" in result.stderr
-    assert_same_data(contents(target, target_backend), expected)
+    # RESP carries absolute deadlines (PEXPIREAT); JSON the time left, which the import adds to its now.
+    drift = (0, 0) if fmt == "resp" else (0, imported_by - exported_from)
+    assert_same_data(contents(target, target_backend), expected, drift)
     assert run("check", target).returncode == 0
 
 
-def test_json_export_is_readable_and_binary_safe(store):
-    lines = [json.loads(line) for line in run("export", store).stdout.splitlines()]
+def test_json_export_is_readable_and_binary_safe(store, backend):
+    deadline = contents(store, backend)[0, b"session"][1]
+    result, started, ended = timed_run("export", store)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     by_key = {line.get("key") or line.get("key_b64"): line for line in lines}
     assert by_key["user:1"] == {"db": 0, "key": "user:1", "type": "string", "value": "ann", "ttl_ms": None}
     binary = [line for line in lines if "key_b64" in line]
     assert len(binary) == 2 and all("value_b64" in line for line in binary)
     assert [line["db"] for line in lines if line.get("key_b64") == "ZWxzZf93aGVyZQ=="] == [3]
-    assert 98_000 < by_key["session"]["ttl_ms"] <= 100_000
+    assert_ttl_read_between(by_key["session"]["ttl_ms"], deadline, started, ended)
     assert "stale" not in by_key
 
 
@@ -299,11 +329,13 @@ def test_import_text_with_control_characters_and_stdin(tmp_path):
         ]
     )
     target = tmp_path / "new.db"
-    assert run("import", target, "-", stdin=source).returncode == 0
+    result, started, ended = timed_run("import", target, "-", stdin=source)
+    assert result.returncode == 0
     data = contents(target, "sqlite")
     assert data[0, b"a\r\nb\x00"] == (b"x\x00\r\ny", None)
     value, deadline = data[2, b"t"]
-    assert value == "é".encode() and abs(deadline - now_ms() - 5000) < 1000
+    assert value == "é".encode()
+    assert started + 5000 <= deadline <= ended + 5000  # the import's now plus ttl_ms
 
 
 @pytest.mark.parametrize(
@@ -367,7 +399,10 @@ def test_resp_export_replays_into_redis(tmp_path, store, backend, redis_server):
     client.flushall()
     exported = run("export", store, "--format", "resp").stdout
     replay = subprocess.run(
-        [redis_cli, "-p", str(redis_server.port), "--pipe"], input=exported, capture_output=True, timeout=30
+        [redis_cli, "-p", str(redis_server.port), "--pipe"],
+        input=exported,
+        capture_output=True,
+        timeout=HANG_SECONDS,
     )
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert b"errors: 0" in replay.stdout
@@ -375,10 +410,7 @@ def test_resp_export_replays_into_redis(tmp_path, store, backend, redis_server):
     for (db, key), (value, deadline) in expected.items():
         client.execute_command("SELECT", db)
         assert client.get(key) == value
-        if deadline is None:
-            assert client.pttl(key) == -1
-        else:
-            assert abs(client.pttl(key) - (deadline - now_ms())) < 1000
+        assert client.pexpiretime(key) == (-1 if deadline is None else deadline)  # PEXPIREAT, exactly
     client.execute_command("SELECT", 0)
     assert client.dbsize() == sum(1 for db, _ in expected if db == 0)
     client.flushall()
@@ -433,7 +465,9 @@ def zset_store(tmp_path, backend) -> Path:
 
 def test_zset_json_representation(tmp_path):
     zset_store = make_zset_store(tmp_path / "zsets.db", "sqlite")  # the export is the same for both
-    lines = [json.loads(line) for line in run("export", zset_store).stdout.splitlines()]
+    deadline = contents(zset_store, "sqlite")[2, BINARY_KEY][1]
+    result, started, ended = timed_run("export", zset_store)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     by_key = {line.get("key") or line.get("key_b64"): line for line in lines}
     assert by_key["board"]["value_b64"] == [
         ["/2Jpbg0KAA==", "-inf"],
@@ -450,7 +484,7 @@ def test_zset_json_representation(tmp_path):
         ["big", 1.7976931348623157e308],
     ]
     assert math.copysign(1, wide["value"][1][1]) == -1
-    assert 98_000 < by_key["Y2Fm6ToNCgBrZXk="]["ttl_ms"] <= 100_000
+    assert_ttl_read_between(by_key["Y2Fm6ToNCgBrZXk="]["ttl_ms"], deadline, started, ended)
 
 
 @pytest.mark.parametrize("fmt", ["json", "resp"])
@@ -482,7 +516,10 @@ def test_zset_resp_export_replays_into_redis(tmp_path, redis_server):
     client.flushall()
     exported = run("export", zset_store, "--format", "resp").stdout
     replay = subprocess.run(
-        [redis_cli, "-p", str(redis_server.port), "--pipe"], input=exported, capture_output=True, timeout=30
+        [redis_cli, "-p", str(redis_server.port), "--pipe"],
+        input=exported,
+        capture_output=True,
+        timeout=HANG_SECONDS,
     )
     assert replay.returncode == 0 and b"errors: 0" in replay.stdout, replay.stdout + replay.stderr
     for (db, key), expected in EXPECTED_ZSETS.items():
@@ -490,7 +527,7 @@ def test_zset_resp_export_replays_into_redis(tmp_path, redis_server):
         pairs = client.zrange(key, 0, -1, withscores=True, score_cast_func=float)
         assert [(member, repr(score)) for member, score in pairs] == expected
     client.execute_command("SELECT", 2)
-    assert 98_000 < client.pttl(BINARY_KEY) <= 100_000
+    assert client.pexpiretime(BINARY_KEY) == contents(zset_store, "sqlite")[2, BINARY_KEY][1]
     client.flushall()
     client.close()
 
@@ -590,6 +627,9 @@ def test_reading_sqlite_file_of_running_server(tmp_path, start_leakdb):
     client.close()
 
 
+BIG = 30_000  # keys in the big file: three times what the tool needs before it shows progress
+
+
 @pytest.fixture(scope="module")
 def big_store(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("big") / "big.db"
@@ -599,32 +639,33 @@ def big_store(tmp_path_factory) -> Path:
     backend.apply(
         [
             Change(SET, i % 4, b"key:%06d" % i, b"value %d" % i, deadline if i % 10 == 0 else None)
-            for i in range(100_000)
+            for i in range(BIG)
         ]
     )
     backend.close()
     return path
 
 
+@pytest.mark.xdist_group("big_store")  # one big file for both
 def test_big_file(big_store, tmp_path):
     before = fingerprint(big_store)
-    started = time.monotonic()
     result = run("check", big_store)
-    assert result.returncode == 0 and b"100000 keys" in result.stdout
+    assert result.returncode == 0 and b"%d keys" % BIG in result.stdout
     assert result.stderr == b""  # piped: no progress
     report = json.loads(run("info", big_store, "--json").stdout)
-    assert report["keys"] == 100_000 and report["expires"] == 10_000
+    assert report["keys"] == BIG and report["expires"] == BIG // 10
     exported = run("export", big_store)
-    assert exported.stdout.count(b"\n") == 100_000 and exported.stderr == b""
-    assert run("keys", big_store, "key:09999*", "--db", "3").stdout.split() == [
-        b"key:099991",
-        b"key:099995",
-        b"key:099999",
+    assert exported.stdout.count(b"\n") == BIG and exported.stderr == b""
+    last = b"key:%06d" % (BIG - 1)  # key:029999 in db 3 (i % 4 == 3), as are ...91 and ...95
+    assert run("keys", big_store, last[:-1] + b"*", "--db", "3").stdout.split() == [
+        last[:-1] + b"1",
+        last[:-1] + b"5",
+        last,
     ]
-    assert time.monotonic() - started < 20
     assert fingerprint(big_store) == before
 
 
+@pytest.mark.xdist_group("big_store")  # one big file for both
 def test_progress_is_shown_on_a_terminal(big_store):
     controller, terminal = pty.openpty()
     try:
@@ -645,5 +686,5 @@ def test_progress_is_shown_on_a_terminal(big_store):
             os.close(terminal)
         os.close(controller)
     assert result.returncode == 0
-    assert b"checking: " in shown and b"/100000 keys" in shown
+    assert b"checking: " in shown and b"/%d keys" % BIG in shown
     assert shown.endswith(b"\r\x1b[K")  # the status line is erased at the end
