@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from . import (  # noqa: F401  (each import registers a family)
+    bitfield,
+    bitmaps,
     connection,
     hashes,
     keys,
+    lcs,
     lists,
     pubsub,
     server,
     sets,
+    sort,
     streams,
     strings,
     transactions,
