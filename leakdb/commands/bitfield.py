@@ -13,8 +13,7 @@ from typing import Any, NamedTuple
 from .. import errors
 from ..engine.numbers import INT64_MAX, parse_int
 from ..errors import CommandError, SyntaxErrorReply
-from .bitmaps import U64, bit_offset, int_arg, store_string, wrap64
-from .eviction import room_for
+from .bitmaps import U64, bit_offset, grow_bits, int_arg, wrap64
 from .registry import command
 
 GET, SET, INCRBY = 0, 1, 2
@@ -157,19 +156,15 @@ def _bitfield(client: Any, args: list[bytes], read_only: bool) -> bytes:
     key = args[1]
     null = client.resp.null
     if not writes:
-        value = db.get_string(key)
+        value = db.read_bits(key)
         data = b"" if value is None else value
         parts = [b":%d\r\n" % read_field(data, op.offset, op.bits, op.signed) for op in operations]
         return b"*%d\r\n" % len(parts) + b"".join(parts)
     if read_only:
         raise CommandError(errors.BITFIELD_RO_GET_ONLY)
-    current = db.get_string(key)
-    needed = (max(op.offset + op.bits - 1 for op in writes) >> 3) + 1
-    data = bytearray(b"" if current is None else current)
-    if len(data) < needed:
-        if not room_for(client, needed - len(data)):
-            return errors.OOM
-        data.extend(bytes(needed - len(data)))
+    data = grow_bits(client, db, key, (max(op.offset + op.bits - 1 for op in writes) >> 3) + 1)
+    if data is None:
+        return errors.OOM
     parts = []
     for op in operations:
         if op.opcode == GET:
@@ -178,7 +173,7 @@ def _bitfield(client: Any, args: list[bytes], read_only: bool) -> bytes:
             reply = _apply(data, op)
             parts.append(null if reply is None else b":%d\r\n" % reply)
     # Redis counts every SET and INCRBY as a change, even one that OVERFLOW FAIL refused.
-    store_string(db, key, current is not None, bytes(data))
+    db.bits_changed(key)
     return b"*%d\r\n" % len(parts) + b"".join(parts)
 
 

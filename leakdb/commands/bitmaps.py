@@ -1,9 +1,10 @@
 """Bitmap commands: SETBIT, GETBIT, BITCOUNT, BITPOS and BITOP over string values (Redis's bitops.c).
 
 A bitmap is a string: bit 0 is the most significant bit of the first byte, and a write past the end
-zero-fills the string up to the byte it needs.  Values stay the immutable ``bytes`` every string
-command and GET's fast path expect, so a write builds the new value in one copy; offsets are bounded
-by ``proto-max-bulk-len`` as in Redis, and growth that would pass ``maxmemory`` is refused up front
+zero-fills the string up to the byte it needs.  Bit writes change the string in place through
+:meth:`~leakdb.engine.keyspace.Database.write_bits` (a bytearray, O(1) a write; any other reader gets
+bytes back), and bit reads take it as stored.  Offsets are bounded by ``proto-max-bulk-len`` as in
+Redis, and growth that would pass ``maxmemory`` is refused up front
 (:func:`~leakdb.commands.eviction.room_for`).  The helpers at the top are shared with BITFIELD.
 """
 
@@ -24,7 +25,6 @@ CHUNK = 1 << 20  # bytes converted to one int at a time, so a big string costs n
 MINUS_ONE = b":-1\r\n"
 U64 = (1 << 64) - 1
 
-_BYTES = [bytes((value,)) for value in range(256)]
 _INVERT = bytes(255 - value for value in range(256))
 
 
@@ -59,29 +59,31 @@ def bit_offset(client: Any, raw: bytes, bits: int = 0) -> int:
     return number
 
 
-def store_string(db: Database, key: bytes, existed: bool, value: bytes) -> None:
-    """Write a bitmap back: a value changed in place keeps its deadline, as Redis's does."""
-    if existed:
-        db.set_keep_ttl(key, value)
-    else:
-        db.set(key, value)
+def grow_bits(client: Any, db: Database, key: bytes, size: int) -> bytearray | None:
+    """The string at `key` to change in place, zero-filled to at least `size` bytes (created if
+    missing); None when the growth does not fit under maxmemory.  Report the change with
+    ``db.bits_changed``."""
+    bits = db.write_bits(key)
+    have = 0 if bits is None else len(bits)
+    if size > have and not room_for(client, size - have):
+        return None
+    if bits is None:
+        db.put_bits(key, bytearray(size))  # zeroed pages the kernel maps only once written
+        return db.data[key]
+    if size > have:
+        bits.extend(bytes(size - have))
+    return bits
 
 
-def popcount(value: bytes, start: int, stop: int) -> int:
+def popcount(value: bytes | bytearray, start: int, stop: int) -> int:
     """Set bits in ``value[start:stop]``."""
     if stop - start <= CHUNK:
         return int.from_bytes(value[start:stop], "big").bit_count()
-    view = memoryview(value)
-    chunks = (view[pos : min(pos + CHUNK, stop)] for pos in range(start, stop, CHUNK))
-    return sum(int.from_bytes(chunk, "big").bit_count() for chunk in chunks)
-
-
-def _with_byte(value: bytes, index: int, byte: int) -> bytes:
-    """`value` with its byte at `index` replaced: one copy of the string."""
-    if len(value) <= 4096:
-        return value[:index] + _BYTES[byte] + value[index + 1 :]
-    view = memoryview(value)
-    return b"".join((view[:index], _BYTES[byte], view[index + 1 :]))
+    total = 0
+    with memoryview(value) as view:
+        for position in range(start, stop, CHUNK):
+            total += int.from_bytes(view[position : min(position + CHUNK, stop)], "big").bit_count()
+    return total
 
 
 # -- SETBIT and GETBIT -----------------------------------------------------------------------------
@@ -109,21 +111,21 @@ def setbit(client, args):
         on = number
     db = client.db
     key = args[1]
-    current = db.get_string(key)
+    current = db.read_bits(key)
     index = offset >> 3
     shift = 7 - (offset & 7)
     if current is not None and index < len(current):
-        byte = current[index]
-        old = byte >> shift & 1
+        old = current[index] >> shift & 1
         if old != on:  # an unchanged bit is no write: nothing is reported, WATCH stays clean
-            db.set_keep_ttl(key, _with_byte(current, index, byte ^ (1 << shift)))
+            bits = current if current.__class__ is bytearray else db.write_bits(key)
+            bits[index] ^= 1 << shift
+            db.bits_changed(key)
         return ONE if old else ZERO
-    size = 0 if current is None else len(current)
-    if not room_for(client, index + 1 - size):
+    bits = grow_bits(client, db, key, index + 1)  # a grown or new string is a write, even for a 0
+    if bits is None:
         return errors.OOM
-    tail = _BYTES[on << shift]
-    value = b"".join((current, bytes(index - size), tail)) if current else bytes(index) + tail
-    store_string(db, key, current is not None, value)
+    bits[index] = on << shift
+    db.bits_changed(key)
     return ZERO
 
 
@@ -139,7 +141,7 @@ def setbit(client, args):
 )
 def getbit(client, args):
     offset = bit_offset(client, args[2])
-    value = client.db.get_string(args[1])
+    value = client.db.read_bits(args[1])
     index = offset >> 3
     if value is None or index >= len(value):
         return ZERO
@@ -167,7 +169,7 @@ def _clamp(start: int, end: int, total: int) -> tuple[int, int]:
     return max(start, 0), min(max(end, 0), total - 1)
 
 
-def count_bits(value: bytes, first_bit: int, last_bit: int) -> int:
+def count_bits(value: bytes | bytearray, first_bit: int, last_bit: int) -> int:
     """Set bits from `first_bit` to `last_bit`, both included."""
     first, last = first_bit >> 3, last_bit >> 3
     count = popcount(value, first, last + 1)
@@ -184,7 +186,7 @@ def count_bits(value: bytes, first_bit: int, last_bit: int) -> int:
     "bitcount", -2, "readonly", 1, 1, group="bitmap", since="2.6.0", summary="Count set bits in a string"
 )
 def bitcount(client, args):
-    value = client.db.get_string(args[1])  # a missing key counts 0 before the arguments are read
+    value = client.db.read_bits(args[1])  # a missing key counts 0 before the arguments are read
     if value is None:
         return ZERO
     argc = len(args)
@@ -205,7 +207,7 @@ def bitcount(client, args):
     return b":%d\r\n" % popcount(value, start, end + 1)
 
 
-def find_bit(value: bytes, bit: int, first_bit: int, last_bit: int) -> int | None:
+def find_bit(value: bytes | bytearray, bit: int, first_bit: int, last_bit: int) -> int | None:
     """The first position from `first_bit` to `last_bit` (included) holding `bit`, or None."""
     position = first_bit
     while position <= last_bit:
@@ -237,7 +239,7 @@ def bitpos(client, args):
     bit = int_arg(args[2])
     if bit != 0 and bit != 1:
         raise CommandError(errors.BITPOS_BIT_INVALID)
-    value = client.db.get_string(args[1])
+    value = client.db.read_bits(args[1])
     if value is None:  # an endless run of zeros
         return MINUS_ONE if bit else ZERO
     argc = len(args)
@@ -289,14 +291,14 @@ def bitop(client, args):
     if operation == _NOT and len(args) != 4:
         raise CommandError(errors.BITOP_NOT_ONE_KEY)
     db = client.db
-    sources = [db.get_string(key) or b"" for key in args[3:]]  # a missing key is an empty string
+    sources = [db.read_bits(key) or b"" for key in args[3:]]  # a missing key is an empty string
     size = max(len(source) for source in sources)
     destination = args[2]
     if size == 0:
         db.delete(destination)
         return ZERO
     if operation == _NOT:
-        result = sources[0].translate(_INVERT)
+        result = bytes(sources[0].translate(_INVERT))
     else:
         # Shorter strings are zero-padded on the right: shift each to the same width.
         numbers = [int.from_bytes(source, "big") << (8 * (size - len(source))) for source in sources]
