@@ -32,7 +32,13 @@ class Operation(NamedTuple):
 
 
 def field_type(raw: bytes) -> tuple[bool, int]:
-    """(signed, bits) of a type argument: i1..i64 or u1..u63, lower case only."""
+    """(signed, bits) of a type argument: i1..i64 or u1..u63, lower case only.
+
+    Redis reads the width as a C string, so anything from a NUL on is ignored.
+    """
+    end = raw.find(b"\x00")
+    if end >= 0:
+        raw = raw[:end]
     kind = raw[:1]
     if kind != b"i" and kind != b"u":
         raise CommandError(errors.BITFIELD_TYPE_INVALID)

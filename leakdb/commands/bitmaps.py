@@ -210,9 +210,13 @@ def bitcount(client, args):
 def find_bit(value: bytes | bytearray, bit: int, first_bit: int, last_bit: int) -> int | None:
     """The first position from `first_bit` to `last_bit` (included) holding `bit`, or None."""
     position = first_bit
+    skip = b"\x00" if bit else b"\xff"  # a byte without the bit looked for
     while position <= last_bit:
         stop = min(last_bit, ((position >> 3) + CHUNK) * 8 - 1)
         first, last = position >> 3, stop >> 3
+        if last - first > 64 and value.count(skip, first, last + 1) == last + 1 - first:
+            position = stop + 1  # a chunk of skip bytes only: counted in C, without a big integer
+            continue
         number = int.from_bytes(value[first : last + 1], "big")
         number >>= 7 - (stop & 7)  # drop the bits after the range
         width = stop - position + 1

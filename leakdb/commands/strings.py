@@ -332,7 +332,7 @@ def append(client, args):
 
 @command("strlen", 2, "readonly fast", 1, 1, group="string", since="2.2.0")
 def strlen(client, args):
-    value = client.db.get_string(args[1])
+    value = client.db.read_bits(args[1])  # a bitmap is measured as it is, not copied back to bytes
     return b":%d\r\n" % (0 if value is None else len(value))
 
 
