@@ -29,12 +29,12 @@ def _masks(text: bytes, wanted: set[int]) -> dict[int, int]:
     return masks
 
 
-def lcs_vectors(rows: bytes, columns: bytes, keep: bool) -> tuple[int, list[bytes]]:
-    """The LCS length of `rows` and `columns`, and (with `keep`) every row of the table as bits.
+def lcs_vectors(rows: bytes, columns: bytes, keep: bool) -> tuple[int, list[bytes], dict[int, int]]:
+    """The LCS length of `rows` and `columns`; with `keep`, every row of the table and the match masks.
 
     Row i (after i bytes of `rows`) is a bit string over the positions of `columns`: bit k is set
     where the LCS grows by one from column k to column k+1.  Each row is kept as little-endian bytes
-    so the walk back can read one bit in O(1).
+    so the walk back can read one bit in O(1).  A mask has bit k set where ``columns[k]`` is its byte.
     """
     width = len(columns)
     full = (1 << width) - 1
@@ -47,7 +47,7 @@ def lcs_vectors(rows: bytes, columns: bytes, keep: bool) -> tuple[int, list[byte
         vector = ((vector + matches) | (vector - matches)) & full
         if keep:
             kept.append((~vector & full).to_bytes(size, "little"))
-    return width - vector.bit_count(), kept
+    return width - vector.bit_count(), kept, masks
 
 
 def _bit(row: bytes, k: int) -> int:
@@ -62,12 +62,24 @@ def _prefix(row: bytes, k: int) -> int:
     return count
 
 
+def _last_stop(stops: int, below: int) -> int:
+    """The highest set bit of `stops` under position `below`, or -1."""
+    return (stops & ((1 << below) - 1)).bit_length() - 1
+
+
+# Consecutive steps along a row before the walk jumps to the end of the run with bit operations.  A
+# run's length is found in O(row/64); stepping costs O(1) each, so short runs are stepped.
+JUMP_AFTER = 32
+
+
 def walk_back(a: bytes, b: bytes) -> list[tuple[int, int]]:
     """The matched positions (i in a, j in b) along Redis's path, from the ends of the strings back.
 
     Redis steps back in a when LCS(i-1, j) > LCS(i, j-1) and in b otherwise.  The rows of the table
     run over the shorter string's positions so that the long steps along a row cost O(1); a step
-    across rows recounts one row prefix.
+    across rows recounts one row prefix.  A long run of steps along a row keeps both LCS values, and
+    ends at the first position where a bit of the row (or the row before) is set or the bytes
+    match, so it is crossed in one jump.
     """
     if not a or not b:
         return []
@@ -77,11 +89,12 @@ def walk_back(a: bytes, b: bytes) -> list[tuple[int, int]]:
 
 
 def _walk_rows_over_a(a: bytes, b: bytes) -> list[tuple[int, int]]:
-    _, rows = lcs_vectors(a, b, keep=True)
+    _, rows, masks = lcs_vectors(a, b, keep=True)
     i, j = len(a), len(b)
     here, up = rows[i], rows[i - 1]
     value, value_up = _prefix(here, j), _prefix(up, j)  # LCS(i, j) and LCS(i-1, j)
     matched = []
+    streak = 0
     while i > 0 and j > 0:
         if a[i - 1] == b[j - 1]:
             matched.append((i - 1, j - 1))
@@ -97,7 +110,17 @@ def _walk_rows_over_a(a: bytes, b: bytes) -> list[tuple[int, int]]:
                 value = left
                 value_up -= _bit(up, j - 1)
                 j -= 1
+                streak += 1
+                if streak >= JUMP_AFTER:
+                    # Steps go on while the bytes differ and row i has no increment there (nor
+                    # row i-1, when the two rows are level): the values stay as they are.
+                    stops = int.from_bytes(here, "little") | masks[a[i - 1]]
+                    if value == value_up:
+                        stops |= int.from_bytes(up, "little")
+                    j = _last_stop(stops, j) + 1
+                    streak = 0
                 continue
+        streak = 0
         if i > 0:
             here, up = up, rows[i - 1]
             value_up = _prefix(up, j)
@@ -105,11 +128,12 @@ def _walk_rows_over_a(a: bytes, b: bytes) -> list[tuple[int, int]]:
 
 
 def _walk_rows_over_b(a: bytes, b: bytes) -> list[tuple[int, int]]:
-    _, columns = lcs_vectors(b, a, keep=True)  # columns[j]: bits over the positions of a
+    _, columns, masks = lcs_vectors(b, a, keep=True)  # columns[j]: bits over the positions of a
     i, j = len(a), len(b)
     here, left_column = columns[j], columns[j - 1]
     value, value_left = _prefix(here, i), _prefix(left_column, i)  # LCS(i, j) and LCS(i, j-1)
     matched = []
+    streak = 0
     while i > 0 and j > 0:
         if a[i - 1] == b[j - 1]:
             matched.append((i - 1, j - 1))
@@ -122,9 +146,15 @@ def _walk_rows_over_b(a: bytes, b: bytes) -> list[tuple[int, int]]:
                 value = up
                 value_left -= _bit(left_column, i - 1)
                 i -= 1
+                streak += 1
+                if streak >= JUMP_AFTER:
+                    # Steps go on while the bytes differ and column j has no increment there.
+                    i = _last_stop(int.from_bytes(here, "little") | masks[b[j - 1]], i) + 1
+                    streak = 0
                 continue
             value = value_left
             j -= 1
+        streak = 0
         if j > 0:
             here, left_column = left_column, columns[j - 1]
             value_left = _prefix(left_column, i)
@@ -179,7 +209,7 @@ def lcs(client, args):
         raise CommandError(errors.LCS_TABLE_TOO_BIG)
     if get_len:
         shorter, longer = (a, b) if len(a) <= len(b) else (b, a)
-        length, _ = lcs_vectors(shorter, longer, keep=False)
+        length, _, _ = lcs_vectors(shorter, longer, keep=False)
         return b":%d\r\n" % length
     matched = walk_back(a, b)
     if not get_idx:
