@@ -160,6 +160,8 @@ def _in_native_order(source: Any, request: Sort, start: int, end: int) -> list[b
         return []
     if type(source) is deque:
         return list(islice(reversed(source) if request.descending else source, start, end + 1))
+    if request.descending:  # positions counted from the highest score
+        start, end = len(source) - 1 - end, len(source) - 1 - start
     return [member for _, member in source.pairs(start, end + 1, reverse=request.descending)]
 
 
