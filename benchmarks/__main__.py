@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import charts, datatypes, inprocess, machine, report, scale, targets, wire
+from . import bitmaps, charts, datatypes, inprocess, machine, report, scale, targets, wire
 from .common import Results, progress
 from .servers import REDIS, REDIS_AOF, ServerPool, leakdb_spec
 
@@ -72,6 +72,7 @@ def run(plan: Plan, results: Results, workdir: Path) -> None:
     with ServerPool(workdir / "servers") as pool:
         over_the_wire(pool, results, plan)
         datatypes.measure(pool, results, plan.rounds, plan.seconds_per_test)
+        bitmaps.measure(pool, results, plan.rounds, workdir, 50_000 if plan.rounds == 1 else bitmaps.COMMANDS)
         inprocess.measure(results, workdir, plan.inprocess_keys, plan.rounds)
         if plan.scale:
             scale.measure(pool, workdir, results, plan.rounds, plan.seconds_per_test)

@@ -6,7 +6,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import datatypes, targets
+from . import bitmaps, datatypes, targets
 from .common import Measurement, Results
 
 WIRE_TESTS = ("SET", "GET", "INCR", "MSET", "MGET", "PING_MBULK")
@@ -93,6 +93,20 @@ def types_section(results: Results) -> list[str]:
     return [*lines, "", *_table(["-P", "contender", *datatypes.TESTS], rows)]
 
 
+def bitmaps_section(results: Results) -> list[str]:
+    """SETBIT piped to leakdb memory and redis-server, for a small and a large bitmap."""
+    lines = ["", "## Bitmaps (redis-cli --pipe of SETBITs at random offsets of one bitmap)", ""]
+    if not results.section(bitmaps.SECTION):
+        return [*lines, "Not measured (the run stopped before this section)."]
+    rows = []
+    for test in bitmaps.BITMAPS:
+        leak = results.find(bitmaps.SECTION, targets.MEMORY, test, "rps")
+        redis = results.find(bitmaps.SECTION, targets.REDIS, test, "rps")
+        ratio = f"{leak / redis:.2f}x" if leak and redis else "-"
+        rows.append([test, _number(leak), _number(redis), ratio])
+    return [*lines, *_table(["test", "leakdb memory /s", "redis-server /s", "ratio"], rows)]
+
+
 def _inprocess_row(results: Results, contender: str, size: int) -> list[str]:
     items = [m for m in results.section("inprocess") if m.contender == contender and m.value_size == size]
     values = {m.test: m.value for m in items}
@@ -153,7 +167,7 @@ def scale_section(results: Results) -> list[str]:
 
 def markdown(results: Results, machine: dict[str, str], command: str) -> str:
     lines = machine_section(machine, command) + targets_section(results)
-    lines += wire_section(results) + types_section(results)
+    lines += wire_section(results) + types_section(results) + bitmaps_section(results)
     lines += inprocess_section(results) + scale_section(results)
     if results.notes:
         lines += ["", "## Notes", "", *[f"- {note}" for note in results.notes]]

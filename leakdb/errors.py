@@ -304,3 +304,21 @@ UPSTREAM_NEEDS_PERSISTENT_MODE = "--backend redis needs --storage persistent or 
 UPSTREAM_MISSING = "--backend redis needs --upstream URL or --upstream-cluster URL,URL,..."
 UNIX_SOCKET_ERROR = "cannot listen on unix socket {} (unixsocket): {}"
 LISTEN_NOWHERE = "Configured to not listen anywhere, exiting."
+# Bitmap and bitfield commands (leakdb/commands/bitmaps.py, leakdb/commands/bitfield.py).
+BIT_OFFSET_INVALID = "ERR bit offset is not an integer or out of range"
+BIT_VALUE_INVALID = "ERR bit is not an integer or out of range"
+BITPOS_BIT_INVALID = "ERR The bit argument must be 1 or 0."
+BITOP_NOT_ONE_KEY = "ERR BITOP NOT must be called with a single source key."
+BITFIELD_TYPE_INVALID = (
+    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is."
+)
+BITFIELD_OVERFLOW_INVALID = "ERR Invalid OVERFLOW type specified"
+BITFIELD_RO_GET_ONLY = "ERR BITFIELD_RO only supports the GET subcommand"
+
+# LCS (leakdb/commands/lcs.py).
+LCS_NOT_STRINGS = "ERR The specified keys must contain string values"
+LCS_IDX_AND_LEN = "ERR If you want both the length and indexes, please just use IDX."
+LCS_TABLE_TOO_BIG = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+
+# SORT and SORT_RO (leakdb/commands/sort.py).
+SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"

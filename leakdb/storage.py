@@ -156,6 +156,8 @@ class DefaultStorage:
         if value.__class__ is bytes:
             decoded = self._memo_get(value, _MISSING)
             return self._decode(value) if decoded is _MISSING else decoded
+        if value.__class__ is bytearray:  # a bitmap left mutable by a bit write: bytes again
+            return self._decode(database.lookup(key))
         return value
 
     def get_multi(self, keys: Iterable[Key], key_prefix: Key | None = None, db: int = 0) -> dict:

@@ -7,13 +7,17 @@ diskerror.py are the run-time mechanisms commands share; inprocess.py runs comma
 from __future__ import annotations
 
 from . import (  # noqa: F401  (each import registers a family)
+    bitfield,
+    bitmaps,
     connection,
     hashes,
     keys,
+    lcs,
     lists,
     pubsub,
     server,
     sets,
+    sort,
     streams,
     strings,
     transactions,

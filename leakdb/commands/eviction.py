@@ -363,3 +363,24 @@ def configure_memory(server: Any) -> None:
     memory.apply(config)
     if memory.tracker.total > memory.budget:
         memory.make_room()  # a lowered limit takes effect at once, as in Redis
+
+
+def room_for(client: Any, growth: int) -> bool:
+    """Whether a write that adds `growth` bytes of data fits under maxmemory, evicting first if the
+    policy allows.
+
+    The denyoom check before a command sees memory as it is, so one write that grows a value far
+    (SETBIT at a distant offset, BITFIELD, BITOP) could still land well past the limit; such writes
+    ask here first and are refused with -OOM instead.  Without a limit this is one attribute test.
+    """
+    memory = getattr(client.server, "memory", None)
+    if memory is None or growth <= 0:
+        return True
+    if memory.tracker.total + growth <= memory.budget:
+        return True
+    memory.budget -= growth  # make room for the growth too, not only down to the limit
+    try:
+        memory.make_room()
+    finally:
+        memory.budget += growth
+    return memory.tracker.total + growth <= memory.budget

@@ -78,8 +78,17 @@ EXTRA_CATEGORIES: dict[str, set[str]] = {
 }
 
 
+# Commands whose categories Redis declares outright, not from one group: SORT reads every container.
+DECLARED_CATEGORIES: dict[str, list[str]] = {
+    "sort": ["write", "set", "sortedset", "list", "slow", "dangerous"],
+    "sort_ro": ["read", "set", "sortedset", "list", "slow", "dangerous"],
+}
+
+
 def categories(declared: Command) -> list[str]:
     """The ACL categories Redis would give a command with these flags and this group."""
+    if declared.name in DECLARED_CATEGORIES:
+        return DECLARED_CATEGORIES[declared.name]
     flags = declared.flags
     if declared.subcommands and not flags:
         return ["slow"]  # a pure container (CLIENT, CONFIG): its subcommands carry the categories

@@ -45,6 +45,9 @@ class Command:
     summary: str = ""
     since: str = "1.0.0"
     subcommands: dict[str, Command] = field(default_factory=dict)
+    # Movable keys (SORT's STORE): the positions of the keys in a whole request, when the legacy
+    # (first, last, step) triple cannot say where they are.
+    find_keys: Callable[[list[bytes]], list[int]] | None = None
 
     @property
     def min_args(self) -> int:
@@ -55,6 +58,8 @@ class Command:
         return self.arity if self.arity > 0 else 1 << 62
 
     def key_positions(self, args: list[bytes]) -> list[int]:
+        if self.find_keys is not None:
+            return self.find_keys(args)
         if self.first_key <= 0:
             return []
         last = self.last_key if self.last_key >= 0 else len(args) + self.last_key
@@ -89,6 +94,7 @@ def command(
     group: str = "generic",
     summary: str = "",
     since: str = "1.0.0",
+    find_keys: Callable[[list[bytes]], list[int]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare the decorated function as the handler of `name` (arity as Redis counts it)."""
 
@@ -107,6 +113,7 @@ def command(
             group=group,
             summary=summary,
             since=since,
+            find_keys=find_keys,
         )
         COMMANDS[key] = declared
         entry = (handler, declared.min_args, declared.max_args, declared)

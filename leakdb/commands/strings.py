@@ -58,7 +58,9 @@ def get(client, args):
         if value is None:
             return client.resp.null
     if type(value) is not bytes:
-        return WRONGTYPE
+        if type(value) is not bytearray:
+            return WRONGTYPE
+        value = db.lookup(key)  # a bitmap left mutable by a bit write: bytes again
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
@@ -230,7 +232,10 @@ def mget(client, args):
     for key in args[1:]:
         value = db.lookup(key) if check_expiry else data.get(key)
         if value is None or type(value) is not bytes:
-            append(null)
+            if type(value) is bytearray:  # a bitmap left mutable by a bit write: bytes again
+                append(bulk(db.lookup(key)))
+            else:
+                append(null)
         else:
             append(b"$%d\r\n%s\r\n" % (len(value), value))
     return b"".join(parts)
@@ -327,7 +332,7 @@ def append(client, args):
 
 @command("strlen", 2, "readonly fast", 1, 1, group="string", since="2.2.0")
 def strlen(client, args):
-    value = client.db.get_string(args[1])
+    value = client.db.read_bits(args[1])  # a bitmap is measured as it is, not copied back to bytes
     return b":%d\r\n" % (0 if value is None else len(value))
 
 

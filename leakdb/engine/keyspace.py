@@ -4,6 +4,12 @@ Keys are ``bytes``.  A value's Python type is its Redis type: ``bytes`` is a str
 types get their own container types (see :data:`TYPE_NAMES`), so a command checks the type with one
 ``type(value) is bytes`` test and raises :class:`~leakdb.errors.WrongTypeError` on a mismatch.
 
+Bit-level writes (SETBIT, BITFIELD) are the one exception to "a string is bytes": so that each costs
+O(1) rather than a copy of the whole string, :meth:`Database.write_bits` keeps a string as a
+``bytearray`` changed in place.  It never leaks: :meth:`Database.lookup` (every other read) turns it
+back into bytes where it lies, the few readers of ``data`` itself do the same, and change records
+always carry bytes.
+
 Every mutation goes through a :class:`Database` method that ends by calling ``database.notify`` with a
 change record.  ``notify`` is ``None`` while nothing listens (memory mode), so the hook costs one
 attribute test.  Persistence, the write-behind queue, WATCH and keyspace notifications are listeners.
@@ -24,7 +30,7 @@ DEFAULT_DATABASES = 16
 
 # Redis type name of each engine value type: a string is bytes, a hash a dict of bytes to bytes, a list a
 # deque of bytes, a set a set of bytes; the sorted set type registers itself here.
-TYPE_NAMES: dict[type, str] = {bytes: "string", dict: "hash", deque: "list", set: "set"}
+TYPE_NAMES: dict[type, str] = {bytes: "string", bytearray: "string", dict: "hash", deque: "list", set: "set"}
 
 
 # Change operations.
@@ -78,11 +84,14 @@ class Database:
     def lookup(self, key: bytes) -> Any:
         """The live value of `key`, or None.  An expired key is deleted on the way (lazy expiry)."""
         value = self.data.get(key)
-        if value is not None and self.expires:
-            deadline = self.expires.get(key)
-            if deadline is not None and deadline <= now_ms():
-                self._expire_now(key)
-                return None
+        if value is not None:
+            if self.expires:
+                deadline = self.expires.get(key)
+                if deadline is not None and deadline <= now_ms():
+                    self._expire_now(key)
+                    return None
+            if value.__class__ is bytearray:  # a bitmap a bit write left mutable: bytes again
+                value = self.data[key] = bytes(value)
         return value
 
     def get_string(self, key: bytes) -> bytes | None:
@@ -96,6 +105,28 @@ class Database:
         value = self.lookup(key)
         if value is not None and type(value) is not kind:
             raise WrongTypeError()
+        return value
+
+    def read_bits(self, key: bytes) -> bytes | bytearray | None:
+        """The string at `key` for a bit command to read, as it is stored (no copy back to bytes)."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if self.expires:
+            deadline = self.expires.get(key)
+            if deadline is not None and deadline <= now_ms():
+                self._expire_now(key)
+                return None
+        if value.__class__ is not bytes and value.__class__ is not bytearray:
+            raise WrongTypeError()
+        return value
+
+    def write_bits(self, key: bytes) -> bytearray | None:
+        """The string at `key` as a bytearray to change in place, or None; report with bits_changed."""
+        value = self.read_bits(key)
+        if value is None or value.__class__ is bytearray:
+            return value
+        value = self.data[key] = bytearray(value)
         return value
 
     def exists(self, key: bytes) -> bool:
@@ -132,6 +163,18 @@ class Database:
         """Store `value` under `key`, keeping the deadline the key has (if it is live)."""
         self.data[key] = value
         if self.notify is not None:
+            self.notify(_new_change(Change, (SET, self.index, key, value, self.expires.get(key))))
+
+    def put_bits(self, key: bytes, value: bytearray) -> None:
+        """Store a new mutable string under the missing `key`; report it with bits_changed."""
+        self.data[key] = value
+        if self.expires:
+            self.expires.pop(key, None)
+
+    def bits_changed(self, key: bytes) -> None:
+        """Report a string changed in place through write_bits; listeners get a bytes copy."""
+        if self.notify is not None:
+            value = bytes(self.data[key])
             self.notify(_new_change(Change, (SET, self.index, key, value, self.expires.get(key))))
 
     def changed(self, key: bytes) -> None:
@@ -321,4 +364,4 @@ class Keyspace:
             for key, value in list(db.data.items()):
                 deadline = expires.get(key)
                 if deadline is None or deadline > now:
-                    yield db.index, key, value, deadline
+                    yield db.index, key, bytes(value) if value.__class__ is bytearray else value, deadline

@@ -78,7 +78,7 @@ def _pair_size(pair: tuple[bytes, bytes]) -> int:
 
 def value_size(value: Any, samples: int = DEFAULT_SAMPLES) -> int:
     """Estimated bytes held by a value; containers average `samples` elements (0: every element)."""
-    if value.__class__ is bytes:
+    if value.__class__ is bytes or value.__class__ is bytearray:
         return bytes_size(value)
     count = len(value)
     own = block(sys.getsizeof(value))
