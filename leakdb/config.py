@@ -232,6 +232,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("lfu-decay-time", 1, _parse_nonnegative_int, "minutes per LFU counter decay step"),
         Setting("hz", 10, int, "active expiry cycles per second"),
         Setting(
+            "hll-sparse-max-bytes",
+            3000,
+            parse_memory,
+            "largest sparse HyperLogLog (header included) before it turns dense",
+        ),
+        Setting(
             "loglevel",
             "notice",
             _choice("debug", "verbose", "notice", "warning"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (each import registers a family)
     connection,
+    geo,
     hashes,
+    hyperloglog,
     keys,
     lists,
     pubsub,
