@@ -54,6 +54,16 @@ def parse_memory(raw: str) -> int:
     return int(digits) * _UNITS[unit]
 
 
+def parse_size(raw: str) -> int:
+    """A size setting (Redis's size_t ones): a memory value that is not negative; empty reads as 0."""
+    if not raw:
+        return 0
+    value = parse_memory(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
 def _parse_float(raw: str) -> float:
     value = float(raw)
     if value != value or value < 0:
@@ -234,7 +244,7 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "hll-sparse-max-bytes",
             3000,
-            parse_memory,
+            parse_size,
             "largest sparse HyperLogLog (header included) before it turns dense",
         ),
         Setting(
@@ -278,7 +288,7 @@ class Config:
             raise ConfigError(
                 f"CONFIG SET failed (possibly related to argument '{name}') - argument couldn't "
                 "be parsed into an integer"
-                if setting.parse in (int, _parse_nonnegative_int, parse_memory)
+                if setting.parse in (int, _parse_nonnegative_int, parse_memory, parse_size)
                 else f"CONFIG SET failed (possibly related to argument '{name}') - argument "
                 "must be one of the allowed values"
             ) from None
@@ -323,7 +333,7 @@ def value_kind(setting: Setting) -> str:
         return "choice"
     if setting.parse is _parse_bool:
         return "bool"
-    if setting.parse is parse_memory:
+    if setting.parse in (parse_memory, parse_size):
         return "memory"
     if setting.parse in (int, _parse_nonnegative_int, _parse_positive_int):
         return "integer"
