@@ -9,6 +9,8 @@ same error.
 
 from __future__ import annotations
 
+import re
+
 from .. import errors
 from ..engine import geohash
 from ..engine.numbers import parse_int, strtod
@@ -18,8 +20,14 @@ from .registry import command
 from .zsets import zadd
 
 
+# A plain decimal this short can neither overflow nor underflow, and float() reads it as strtod does.
+_PLAIN_DECIMAL = re.compile(rb"-?[0-9]{1,15}(?:\.[0-9]{1,15})?\Z")
+
+
 def _double(raw: bytes) -> float | None:
     """An argument as getDoubleFromObject reads it: strtod over the whole string, no NaN, no range error."""
+    if _PLAIN_DECIMAL.match(raw):
+        return float(raw)
     parsed = strtod(raw)
     if parsed is None or parsed[1]:
         return None

@@ -30,15 +30,6 @@ _ALPHABET = b"0123456789bcdefghjkmnpqrstuvwxyz"
 UNITS = {b"m": 1.0, b"km": 1000.0, b"ft": 0.3048, b"mi": 1609.34}
 
 
-def _spread(x: int) -> int:
-    """The 32 bits of `x` moved to the even bit positions of a 64-bit word."""
-    x = (x | (x << 16)) & 0x0000FFFF0000FFFF
-    x = (x | (x << 8)) & 0x00FF00FF00FF00FF
-    x = (x | (x << 4)) & 0x0F0F0F0F0F0F0F0F
-    x = (x | (x << 2)) & 0x3333333333333333
-    return (x | (x << 1)) & _EVEN
-
-
 def _squash(x: int) -> int:
     """The even bits of a 64-bit word, gathered into 32 bits."""
     x &= _EVEN
@@ -49,8 +40,17 @@ def _squash(x: int) -> int:
     return (x | (x >> 16)) & 0xFFFFFFFF
 
 
-def _c_uint32(x: float) -> int:
-    return int(x) & 0xFFFFFFFF
+_WIDE = 1 << 64
+
+
+def _spread_pair(low: int, high: int) -> int:
+    """_spread of two 32-bit numbers at once, in the two halves of one 128-bit integer."""
+    x = low | high << 64
+    x = (x | (x << 16)) & 0x0000FFFF0000FFFF_0000FFFF0000FFFF
+    x = (x | (x << 8)) & 0x00FF00FF00FF00FF_00FF00FF00FF00FF
+    x = (x | (x << 4)) & 0x0F0F0F0F0F0F0F0F_0F0F0F0F0F0F0F0F
+    x = (x | (x << 2)) & 0x3333333333333333_3333333333333333
+    return (x | (x << 1)) & 0x5555555555555555_5555555555555555
 
 
 def encode(
@@ -61,9 +61,12 @@ def encode(
     lat_max: float = LAT_MAX,
 ) -> int:
     """geohashEncode: the interleaved cell number of a position (already checked to be in range)."""
-    lat_offset = (latitude - lat_min) / (lat_max - lat_min) * float(1 << step)
-    long_offset = (longitude - LONG_MIN) / (LONG_MAX - LONG_MIN) * float(1 << step)
-    return _spread(_c_uint32(lat_offset)) | (_spread(_c_uint32(long_offset)) << 1)
+    cells = float(1 << step)
+    lat_offset = (latitude - lat_min) / (lat_max - lat_min) * cells
+    long_offset = (longitude - LONG_MIN) / (LONG_MAX - LONG_MIN) * cells
+    # C converts each offset to uint32_t, truncating; the two are interleaved latitude first.
+    spread = _spread_pair(int(lat_offset) & 0xFFFFFFFF, int(long_offset) & 0xFFFFFFFF)
+    return (spread & _MASK) | (spread >> 64) << 1
 
 
 def score_bits(score: float) -> int:
