@@ -19,7 +19,6 @@ from ..resp import EMPTY_ARRAY, ZERO, bulk
 from .registry import command
 from .zsets import zadd
 
-
 # A plain decimal this short can neither overflow nor underflow, and float() reads it as strtod does.
 _PLAIN_DECIMAL = re.compile(rb"-?[0-9]{1,15}(?:\.[0-9]{1,15})?\Z")
 
