@@ -556,3 +556,17 @@ def test_walrus_hyperloglog_matches_redis(redis_server, leakdb_server):
 def test_raw_pfadd_over_a_socket_keeps_the_connection(leakdb_server):
     reply = raw_exchange(leakdb_server.port, b"SET bad HYLLxx\r\nPFADD bad a\r\nPING\r\n")
     assert reply == b"+OK\r\n-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n+PONG\r\n"
+
+
+def test_strings_the_pf_commands_write_are_raw_strings(pair):
+    for client in pair:
+        client.execute_command("PFADD", "h", "a")
+        client.execute_command("PFMERGE", "m", "h")
+        client.execute_command("PFADD", "dense", *(f"e{i}" for i in range(4000)))
+        client.set("copied", client.get("h"))
+        client.pfcount("copied")  # Redis makes a string it edits raw
+    for key in ("h", "m", "dense", "copied"):
+        assert_same(pair, "TYPE", key)
+        assert_same(pair, "OBJECT", "ENCODING", key)
+    scans = [sorted(client.scan(0, _type="string", count=100)[1]) for client in pair]
+    assert scans[0] == scans[1] == [b"copied", b"dense", b"h", b"m"]
