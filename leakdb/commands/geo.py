@@ -350,16 +350,20 @@ def _points_in_shape(zset: ZSet, shape: geohash.Shape, limit: int) -> list[tuple
     """(distance, member, score, longitude, latitude) of the members inside the shape, in the order
     Redis visits them (box by box, ascending scores within a box), at most `limit` if it is set."""
     found: list[tuple] = []
-    decode, contains = geohash.decode, shape.contains
+    decode, contains = geohash.decode, shape.measurer()
+    seen: dict[float, tuple] = {}  # members at one position share a score: decode and measure once
     for low, high in geohash.search_ranges(shape):
         if limit and found and len(found) >= limit:
             break
         start, stop = zset.score_span(low, False, high, True)
         for score, member in zset.pairs(start, stop):
-            longitude, latitude = decode(score)
-            meters = contains(longitude, latitude)
+            known = seen.get(score)
+            if known is None:
+                longitude, latitude = decode(score)
+                known = seen[score] = (contains(longitude, latitude), longitude, latitude)
+            meters = known[0]
             if meters is not None:
-                found.append((meters, member, score, longitude, latitude))
+                found.append((meters, member, score, known[1], known[2]))
                 if limit and len(found) >= limit:
                     break
     return found

@@ -13,6 +13,7 @@ of a reply matches.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 LONG_MIN, LONG_MAX = -180.0, 180.0
@@ -101,11 +102,42 @@ def decode_area(bits: int, step: int, lat_min: float = LAT_MIN, lat_max: float =
     )
 
 
+_CELLS = float(1 << STEP_MAX)
+_LAT_SCALE = LAT_MAX - LAT_MIN
+_LONG_SCALE = LONG_MAX - LONG_MIN
+
+
+def _squash_pair(bits: int) -> tuple[int, int]:
+    """(_squash(bits), _squash(bits >> 1)): both halves of a cell number, gathered in one pass."""
+    x = (bits & _EVEN) | (bits >> 1 & _EVEN) << 64
+    x = (x | (x >> 1)) & 0x3333333333333333_3333333333333333
+    x = (x | (x >> 2)) & 0x0F0F0F0F0F0F0F0F_0F0F0F0F0F0F0F0F
+    x = (x | (x >> 4)) & 0x00FF00FF00FF00FF_00FF00FF00FF00FF
+    x = (x | (x >> 8)) & 0x0000FFFF0000FFFF_0000FFFF0000FFFF
+    x = (x | (x >> 16)) & 0x00000000FFFFFFFF_00000000FFFFFFFF
+    return x & 0xFFFFFFFF, x >> 64
+
+
 def decode(score: float) -> tuple[float, float]:
-    """(longitude, latitude) of a member's score: the centre of its cell, clamped to the valid range."""
-    area = decode_area(score_bits(score), STEP_MAX)
-    longitude = min(max((area.long_min + area.long_max) / 2, LONG_MIN), LONG_MAX)
-    latitude = min(max((area.lat_min + area.lat_max) / 2, LAT_MIN), LAT_MAX)
+    """(longitude, latitude) of a member's score: the centre of its cell, clamped to the valid range.
+
+    decode_area and the centre computation inlined: searches decode every candidate."""
+    bits = int(score) if 0.0 <= score < 4503599627370496.0 else score_bits(score)
+    lat_cell, long_cell = _squash_pair(bits)
+    lat_low = LAT_MIN + (lat_cell / _CELLS) * _LAT_SCALE
+    lat_high = LAT_MIN + (((lat_cell + 1) & 0xFFFFFFFF) / _CELLS) * _LAT_SCALE
+    long_low = LONG_MIN + (long_cell / _CELLS) * _LONG_SCALE
+    long_high = LONG_MIN + (((long_cell + 1) & 0xFFFFFFFF) / _CELLS) * _LONG_SCALE
+    longitude = (long_low + long_high) / 2
+    latitude = (lat_low + lat_high) / 2
+    if longitude > LONG_MAX:
+        longitude = LONG_MAX
+    elif longitude < LONG_MIN:
+        longitude = LONG_MIN
+    if latitude > LAT_MAX:
+        latitude = LAT_MAX
+    elif latitude < LAT_MIN:
+        latitude = LAT_MIN
     return longitude, latitude
 
 
@@ -156,6 +188,27 @@ class Shape:
         if lat_distance > self.height * self.conversion / 2:
             return None
         return distance(self.longitude, self.latitude, longitude, latitude)
+
+    def measurer(self) -> Callable[[float, float], float | None]:
+        """`contains` for many points: a radius search's centre terms computed once (the same values
+        distance() computes each time, so every distance keeps its digits)."""
+        if self.box:
+            return self.contains
+        sin, cos, asin, sqrt = math.sin, math.cos, math.asin, math.sqrt
+        lat1r = self.latitude * _D_R
+        lon1r = self.longitude * _D_R
+        cos1 = cos(lat1r)
+        limit = self.radius * self.conversion
+        diameter = 2.0 * EARTH_RADIUS
+
+        def measure(longitude: float, latitude: float) -> float | None:
+            lat2r = latitude * _D_R
+            u = sin((lat2r - lat1r) / 2)
+            v = sin((longitude * _D_R - lon1r) / 2)
+            found = diameter * asin(sqrt(u * u + cos1 * cos(lat2r) * v * v))
+            return None if found > limit else found
+
+        return measure
 
     def bounds(self) -> tuple[float, float, float, float]:
         """geohashBoundingBox: (min longitude, min latitude, max longitude, max latitude)."""
