@@ -18,7 +18,6 @@ first register of each opcode for a binary search and the register histogram kep
 from __future__ import annotations
 
 import math
-import random
 import re
 import struct
 from bisect import bisect_right
@@ -66,30 +65,9 @@ def is_hll(value: bytes) -> bool:
 # -- hashing -------------------------------------------------------------------------------------
 
 
-def murmurhash64a(data: bytes, seed: int = _SEED) -> int:
-    """MurmurHash2, 64-bit, reading 8-byte blocks little-endian as Redis does on every platform."""
-    return _hash(data, seed)
-
-
-def _hash(data: bytes, seed: int) -> int:
-    length = len(data)
-    h = seed ^ ((length * _M) & _MASK)
-    body = length & ~7
-    if body:
-        blocks = _BLOCKS.get(body)
-        if blocks is None:
-            blocks = _BLOCKS[body] = struct.Struct("<%dQ" % (body >> 3))
-        for k in blocks.unpack_from(data):
-            k = (k * _M) & _MASK
-            h = ((h ^ (((k ^ (k >> 47)) * _M) & _MASK)) * _M) & _MASK
-    if length & 7:
-        h = ((h ^ int.from_bytes(data[body:], "little")) * _M) & _MASK
-    h = ((h ^ (h >> 47)) * _M) & _MASK
-    return h ^ (h >> 47)
-
-
 def patterns(elements: Iterable[bytes]) -> list[tuple[int, int]]:
-    """(register, value) offered by each element (hllPatLen), hashed inline: this is PFADD's cost."""
+    """(register, value) offered by each element (hllPatLen): MurmurHash64A, its 8-byte blocks read
+    little-endian as Redis reads them on every platform, inlined because hashing is PFADD's cost."""
     out = []
     append = out.append
     from_bytes = int.from_bytes
@@ -236,7 +214,7 @@ def register_max(a: bytes, b: bytes) -> bytes:
     return ((y & take_y) | (x & ~take_y)).to_bytes(REGISTERS, "little")
 
 
-def _dense_get(buf: bytearray | bytes, index: int) -> int:
+def get_register(buf: bytearray | bytes, index: int) -> int:
     position = index * 6
     byte = HEADER_SIZE + (position >> 3)
     shift = position & 7
@@ -245,7 +223,7 @@ def _dense_get(buf: bytearray | bytes, index: int) -> int:
     return ((buf[byte] >> shift) | (buf[byte + 1] << (8 - shift))) & 63
 
 
-def _dense_put(buf: bytearray, index: int, count: int) -> None:
+def set_register(buf: bytearray, index: int, count: int) -> None:
     """HLL_DENSE_SET_REGISTER; `buf` has one spare byte past the registers (Redis's terminator)."""
     position = index * 6
     byte = HEADER_SIZE + (position >> 3)
@@ -469,7 +447,7 @@ def registers(value: bytes) -> bytearray | None:
     return _sparse(value).registers()
 
 
-def _stale(value: bytes) -> bytes:
+def stale(value: bytes) -> bytes:
     """`value` with its cached cardinality marked out of date."""
     return value[:15] + _BYTE[value[15] | STALE] + value[HEADER_SIZE:]
 
@@ -546,18 +524,18 @@ def _add_unpacked(value: bytes, pending: list[tuple[int, int]], histogram: list[
             if histogram is not None:
                 histogram[old] -= 1
                 histogram[count] += 1
-    return _stale(value[:HEADER_SIZE] + pack(raw)) if changed else None
+    return stale(value[:HEADER_SIZE] + pack(raw)) if changed else None
 
 
 def _add_packed(value: bytes, pending: list[tuple[int, int]], histogram: list[int] | None) -> bytes | None:
     buffer = None
     for index, count in pending:
-        old = _dense_get(value if buffer is None else buffer, index)
+        old = get_register(value if buffer is None else buffer, index)
         if count > old:
             if buffer is None:
                 buffer = bytearray(value)
                 buffer.append(0)  # Redis's string terminator, which the last register's writes touch
-            _dense_put(buffer, index, count)
+            set_register(buffer, index, count)
             if histogram is not None:
                 histogram[old] -= 1
                 histogram[count] += 1
@@ -621,14 +599,14 @@ def merge(dest: bytes | None, merged: bytes, dense: bool, max_bytes: int) -> byt
     already includes them); it turns dense when a source was dense, as Redis's target does."""
     target = EMPTY if dest is None else dest
     if dense or target[4] == DENSE:
-        return _stale(_dense_value(target, merged))
+        return stale(_dense_value(target, merged))
     state = _take(target)
     if type(state) is not Sparse:
         state = Sparse(target)
     for found in re.finditer(rb"[^\x00]", merged):
         index = found.start()
         if state.set(index, merged[index], max_bytes) == PROMOTE:
-            return _stale(_dense_value(state.header, merged))
+            return stale(_dense_value(state.header, merged))
     state.header[15] |= STALE
     new = state.value()
     _remember(new, state)
@@ -647,46 +625,3 @@ def to_dense(value: bytes) -> bytes:
 
 def decode(value: bytes) -> bytes:
     return _sparse(value).decode()
-
-
-def selftest(max_bytes: int, cycles: int = 10, limit: int = 100_000) -> str | None:
-    """PFSELFTEST's checks on this implementation; the failure text, or None when all pass.
-
-    Registers are set to random values and read back; then elements go into a dense and a sparse HLL
-    at once, which must agree, stay sparse while small, and count within six standard errors at 1, 10,
-    100, ... elements.  Redis runs 1000 cycles and 10 million elements; `cycles` and `limit` scale that
-    to what Python does in about a second.
-    """
-    generator = random.Random()
-    dense = bytearray(EMPTY[:4] + bytes(1 + 11) + bytes(DENSE_BYTES) + b"\x00")
-    for _ in range(cycles):
-        expected = [generator.randrange(64) for _ in range(REGISTERS)]
-        for index, count in enumerate(expected):
-            _dense_put(dense, index, count)
-        for index, count in enumerate(expected):
-            found = _dense_get(dense, index)
-            if found != count:
-                return f"TESTFAILED Register {index} should be {count} but is {found}"
-    relative_error = 1.04 / math.sqrt(REGISTERS)
-    seed = generator.getrandbits(64)
-    dense_value = _stale(EMPTY[:4] + bytes(12)) + bytes(DENSE_BYTES)
-    sparse_value = EMPTY
-    checkpoint = 1
-    batch: list[bytes] = []
-    for j in range(1, limit + 1):
-        batch.append(((j ^ seed) & _MASK).to_bytes(8, "little"))
-        if j != checkpoint:
-            continue
-        dense_value = add(dense_value, batch, max_bytes)[0]
-        sparse_value = add(sparse_value, batch, max_bytes)[0]
-        batch = []
-        if j < max_bytes // 2 and sparse_value[4] != SPARSE:
-            return "TESTFAILED sparse encoding not used"
-        count = cardinality(dense_value)[0]
-        if count != cardinality(sparse_value)[0]:
-            return "TESTFAILED dense/sparse disagree"
-        allowed = 1 if j == 10 else math.ceil(relative_error * 6 * checkpoint)
-        if abs(checkpoint - count) > allowed:
-            return f"TESTFAILED Too big error. card:{checkpoint} abserr:{abs(checkpoint - count)}"
-        checkpoint *= 10
-    return None

@@ -32,12 +32,6 @@ def test_hash_picks_the_register_and_value_redis_picks(redis_server):
     client.close()
 
 
-def test_murmurhash64a_reads_blocks_little_endian():
-    assert hll.murmurhash64a(b"") == hll.murmurhash64a(b"", 0xADC83B19)
-    assert hll.murmurhash64a(b"abcdefgh") != hll.murmurhash64a(b"hgfedcba")
-    assert all(0 <= hll.murmurhash64a(element) < 2**64 for element in ELEMENTS)
-
-
 def _registers(seed: int) -> bytes:
     generator = random.Random(seed)
     top = generator.choice([1, 8, 33, 64])  # sparse-sized values, typical ones, every 6-bit value
@@ -56,7 +50,7 @@ def test_pack_and_unpack_are_inverse(raw):
     assert len(packed) == hll.DENSE_BYTES
     assert bytes(hll.unpack(packed)) == raw
     value = b"HYLL" + bytes(12) + packed
-    assert all(hll._dense_get(value, i) == raw[i] for i in range(0, hll.REGISTERS, 97))
+    assert all(hll.get_register(value, i) == raw[i] for i in range(0, hll.REGISTERS, 97))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
@@ -115,8 +109,3 @@ def test_random_additions_leave_the_bytes_redis_holds(redis_server, batches, lim
     finally:
         client.config_set("hll-sparse-max-bytes", 3000)
         client.close()
-
-
-def test_selftest_passes_and_reports_failures():
-    assert hll.selftest(3000, cycles=2, limit=1000) is None
-    assert hll.selftest(0, cycles=1, limit=100) is None
