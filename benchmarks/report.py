@@ -82,7 +82,8 @@ def types_section(results: Results) -> list[str]:
         return [*lines, "Not measured (the run stopped before this section)."]
     lines.append(
         "Requests/s, median over rounds, ratio to redis-server in brackets. LPUSH then LPOP one list; "
-        "HSET, SADD and ZADD random members; ZRANGE the first 10 members of the sorted set ZADD filled."
+        "HSET, SADD and ZADD random members; ZRANGE the first 10 members of the sorted set ZADD filled; "
+        "PFADD random elements to one HyperLogLog; GEOADD random members to one geo set."
     )
     rows = [
         [str(pipeline), contender]

@@ -380,6 +380,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("lfu-decay-time", 1, _integer(0, INT_MAX), "minutes per LFU counter decay step"),
         Setting("hz", 10, _integer(0, INT_MAX), "active expiry cycles per second (used between 1 and 500)"),
         Setting(
+            "hll-sparse-max-bytes",
+            3000,
+            parse_memory,
+            "largest sparse HyperLogLog (header included) before it turns dense",
+        ),
+        Setting(
             "loglevel",
             "notice",
             _choice(*LOG_LEVELS),

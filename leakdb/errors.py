@@ -322,3 +322,37 @@ LCS_TABLE_TOO_BIG = "ERR Insufficient memory, transient memory for LCS exceeds p
 
 # SORT and SORT_RO (leakdb/commands/sort.py).
 SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
+# HyperLogLog commands (leakdb/commands/hyperloglog.py, leakdb/engine/hyperloglog.py).
+
+
+class NotAnHLLError(CommandError, TypeError):
+    """A string that is not a HyperLogLog (its header is not one Redis would write)."""
+
+    message = "WRONGTYPE Key is not a valid HyperLogLog string value."
+
+
+class CorruptHLLError(CommandError, ValueError):
+    """A sparse HyperLogLog whose opcodes do not cover exactly its 16384 registers."""
+
+    message = "INVALIDOBJ Corrupted HLL object detected"
+
+
+HLL_INVALID = b"-" + CorruptHLLError.message.encode() + b"\r\n"
+HLL_NO_KEY = b"-ERR The specified key does not exist\r\n"
+HLL_NOT_SPARSE = b"-ERR HLL encoding is not sparse\r\n"
+PFDEBUG_UNKNOWN = b"-ERR Unknown PFDEBUG subcommand '%s'\r\n"
+
+# Geo commands (leakdb/commands/geo.py).
+GEO_INVALID_POSITION = b"-ERR invalid longitude,latitude pair %f,%f\r\n"
+GEO_UNIT = b"-ERR unsupported unit provided. please use M, KM, FT, MI\r\n"
+GEO_NEED_RADIUS = b"-ERR need numeric radius\r\n"
+GEO_NEED_WIDTH = b"-ERR need numeric width\r\n"
+GEO_NEED_HEIGHT = b"-ERR need numeric height\r\n"
+GEO_RADIUS_NEGATIVE = b"-ERR radius cannot be negative\r\n"
+GEO_BOX_NEGATIVE = b"-ERR height or width cannot be negative\r\n"
+GEO_MEMBER_UNKNOWN = b"-ERR could not decode requested zset member\r\n"
+GEO_COUNT = b"-ERR COUNT must be > 0\r\n"
+GEO_STORE_OPTIONS = b"-ERR %s is not compatible with WITHDIST, WITHHASH and WITHCOORD options\r\n"
+GEO_FROM = b"-ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for %s\r\n"
+GEO_BY = b"-ERR exactly one of BYRADIUS and BYBOX can be specified for %s\r\n"
+GEO_ANY = b"-ERR the ANY argument requires COUNT argument\r\n"

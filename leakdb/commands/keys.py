@@ -485,6 +485,8 @@ def string_encoding(value: bytes) -> str:
     """The encoding Redis picks for a string it stores (tryObjectEncoding)."""
     if len(value) <= 20 and parse_int(value) is not None:
         return "int"
+    if value[:4] == b"HYLL":
+        return "raw"  # the PF commands write their strings raw, however short
     return "embstr" if len(value) <= 44 else "raw"
 
 
