@@ -135,16 +135,16 @@ def _read_group(
     client: Any, db: Database, key: bytes, stream: Stream, after: int, request: ReadRequest
 ) -> bytes | None:
     """Serve one stream of an XREADGROUP at once: the consumer's history for an ID, new entries for
-    ">" if there are any (None if not).  The consumer is created or refreshed either way."""
+    ">" if there are any (None if not).  Only a consumer served is created or refreshed, as in Redis."""
     group = stream.group(request.group)
+    if after == NEW_ENTRIES and (not stream.entries or stream.index[-1] <= group.last_id):
+        return None
     now = keyspace.now_ms()
     consumer = group.consumer(request.consumer, now)
     db.changed(key)
     if after != NEW_ENTRIES:
         start = (after + 1) & MAX_ID  # Redis's streamIncrID wraps the largest ID to 0-0
         return _history_reply(client, stream.read_history(group, consumer, start, request.count, now))
-    if not stream.entries or stream.index[-1] <= group.last_id:
-        return None
     items = stream.read_new(group, consumer, group.last_id + 1, request.count, request.noack, now)
     return entries_reply(items)
 
