@@ -8,7 +8,7 @@ entries-read and lag; the radix-tree figures of XINFO; generic key commands on s
 from __future__ import annotations
 
 import pytest
-from stream_oracle import Pair
+from stream_oracle import Pair, parse
 
 MAX = "18446744073709551615"
 
@@ -619,3 +619,36 @@ def test_memory_usage_counts_the_groups(r):
     assert delivered - with_group >= 200 * 100  # every pending entry counts
     r.execute_command("XACK", "s", "g", *[f"{n}-1" for n in range(1, 201)])
     assert r.memory_usage("s") < delivered
+
+
+# -- the command table ---------------------------------------------------------------------------------
+
+STREAM_COMMANDS = ["xread", "xreadgroup", "xgroup", "xack", "xpending", "xclaim", "xautoclaim", "xinfo"]
+STREAM_COMMANDS += ["xsetid", "xadd", "xrange", "xrevrange", "xlen", "xdel", "xtrim"]
+
+
+def test_command_table_matches_redis(flushed):
+    """Arity, flags, key positions and ACL categories, subcommands included, as COMMAND INFO gives them."""
+
+    def table(raw: bytes) -> dict:
+        rows = {}
+
+        def add(entry) -> None:
+            name, arity, flags, first, last, step, categories = entry.children[:7]
+            rows[name.payload] = (
+                arity.payload,
+                sorted(flag.payload for flag in flags.children),
+                first.payload,
+                last.payload,
+                step.payload,
+                sorted(category.payload for category in categories.children),
+            )
+            for sub in entry.children[9].children:
+                add(sub)
+
+        for entry in parse(raw)[0].children:
+            add(entry)
+        return rows
+
+    oracle, ours = flushed.both("COMMAND", "INFO", *STREAM_COMMANDS)
+    assert table(ours) == table(oracle)
