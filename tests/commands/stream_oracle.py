@@ -170,6 +170,19 @@ class Pair:
         same_but_times(expected, actual, self.tolerance_ms())
         return actual
 
+    def same_batch(self, *commands: tuple[bytes | str, ...]) -> list[bytes]:
+        """Pipeline `commands` to each server (one round trip each) and compare every reply."""
+        self.oracle.send(*commands)
+        self.ours.send(*commands)
+        expected, actual = self.oracle.receive(len(commands)), self.ours.receive(len(commands))
+        tolerance = self.tolerance_ms()
+        for command, want, got in zip(commands, expected, actual, strict=True):
+            try:
+                same_but_times(want, got, tolerance)
+            except AssertionError as exc:
+                raise AssertionError(f"{command!r}: {exc}") from None
+        return actual
+
     def both(self, *args: bytes | str) -> tuple[bytes, bytes]:
         return self.oracle.call(*args), self.ours.call(*args)
 
