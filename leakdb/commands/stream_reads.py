@@ -141,12 +141,15 @@ def _read_group(
         return None
     now = keyspace.now_ms()
     consumer = group.consumer(request.consumer, now)
-    db.changed(key)
     if after != NEW_ENTRIES:
         start = (after + 1) & MAX_ID  # Redis's streamIncrID wraps the largest ID to 0-0
-        return _history_reply(client, stream.read_history(group, consumer, start, request.count, now))
-    items = stream.read_new(group, consumer, group.last_id + 1, request.count, request.noack, now)
-    return entries_reply(items)
+        body = _history_reply(client, stream.read_history(group, consumer, start, request.count, now))
+    else:
+        body = entries_reply(
+            stream.read_new(group, consumer, group.last_id + 1, request.count, request.noack, now)
+        )
+    db.changed(key)
+    return body
 
 
 def read(client: Any, args: list[bytes], grouped: bool) -> bytes:
