@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bitmaps, charts, datatypes, inprocess, machine, report, scale, targets, wire
+from . import bitmaps, charts, datatypes, inprocess, machine, report, scale, streams, targets, wire
 from .common import Results, progress
 from .servers import REDIS, REDIS_AOF, ServerPool, leakdb_spec
 
@@ -40,13 +40,16 @@ class Plan:
     rounds: int
     seconds_per_test: float
     inprocess_keys: int
+    stream_entries: int
     scale: bool
 
     @classmethod
     def for_options(cls, quick: bool) -> Plan:
         if quick:
-            return cls(rounds=1, seconds_per_test=0.4, inprocess_keys=20_000, scale=False)
-        return cls(rounds=3, seconds_per_test=1.0, inprocess_keys=100_000, scale=True)
+            return cls(
+                rounds=1, seconds_per_test=0.4, inprocess_keys=20_000, stream_entries=20_000, scale=False
+            )
+        return cls(rounds=3, seconds_per_test=1.0, inprocess_keys=100_000, stream_entries=100_000, scale=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,6 +76,7 @@ def run(plan: Plan, results: Results, workdir: Path) -> None:
         over_the_wire(pool, results, plan)
         datatypes.measure(pool, results, plan.rounds, plan.seconds_per_test)
         bitmaps.measure(pool, results, plan.rounds, workdir, 50_000 if plan.rounds == 1 else bitmaps.COMMANDS)
+        streams.measure(pool, results, plan.rounds, plan.stream_entries)
         inprocess.measure(results, workdir, plan.inprocess_keys, plan.rounds)
         if plan.scale:
             scale.measure(pool, workdir, results, plan.rounds, plan.seconds_per_test)

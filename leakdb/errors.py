@@ -109,6 +109,23 @@ def error_reply(message: str) -> bytes:
     return b"-" + message.replace("\r", " ").replace("\n", " ").encode() + b"\r\n"
 
 
+def error_with(template: str, *parts: bytes) -> bytes:
+    """An error reply quoting arguments the way Redis's ``%s`` does: each cut at its first NUL (a C
+    string), and CR and LF turned into spaces so the frame stays whole."""
+    quoted = tuple(part.split(b"\x00", 1)[0] for part in parts)
+    text = template.encode().replace(b"{}", b"%s") % quoted
+    return b"-" + text.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
+
+
+def subcommand_syntax(args: list[bytes]) -> bytes:
+    """Redis's addReplySubcommandSyntaxError: the subcommand as sent, the command in capitals."""
+    text = b"ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP." % (
+        args[1].split(b"\x00", 1)[0][:128],
+        args[0].upper(),
+    )
+    return b"-" + text.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
+
+
 def _printable(raw: bytes) -> str:
     return raw.decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
 
@@ -356,3 +373,43 @@ GEO_STORE_OPTIONS = b"-ERR %s is not compatible with WITHDIST, WITHHASH and WITH
 GEO_FROM = b"-ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for %s\r\n"
 GEO_BY = b"-ERR exactly one of BYRADIUS and BYBOX can be specified for %s\r\n"
 GEO_ANY = b"-ERR the ANY argument requires COUNT argument\r\n"
+XSETID_BELOW_TOP = "ERR The ID specified in XSETID is smaller than the target stream top item"
+XSETID_ENTRIES_ADDED_SMALL = (
+    "ERR The entries_added specified in XSETID is smaller than the target stream length"
+)
+XSETID_ENTRIES_ADDED_NEGATIVE = "ERR entries_added must be positive"
+XSETID_BELOW_MAX_DELETED = "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id"
+
+TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+
+# Stream reads and consumer groups (leakdb/commands/stream_reads.py, stream_groups.py, stream_info.py).
+# Redis 7.0 names XREAD and '$' in this error for XREADGROUP too.
+XREAD_UNBALANCED = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
+XREAD_GROUP_OPTION = "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
+XREAD_NOACK_OPTION = "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."
+XREADGROUP_NO_GROUP_OPTION = "ERR Missing GROUP option for XREADGROUP"
+XREADGROUP_DOLLAR = (
+    "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this "
+    "consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just "
+    "return an empty result set."
+)
+XREAD_GREATER_THAN = (
+    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
+)
+XREADGROUP_NOGROUP = "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option"
+XREADGROUP_GROUP_GONE = "NOGROUP the consumer group this client was blocked on no longer exists"
+XREADGROUP_KEY_GONE = "UNBLOCKED the stream key no longer exists"
+NOGROUP_KEY_OR_GROUP = "NOGROUP No such key '{}' or consumer group '{}'"
+NOGROUP_FOR_KEY = "NOGROUP No such consumer group '{}' for key name '{}'"
+XGROUP_KEY_MISSING = (
+    "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the "
+    "MKSTREAM option to create an empty stream automatically."
+)
+XGROUP_BUSYGROUP = "BUSYGROUP Consumer Group name already exists"
+XGROUP_ENTRIES_READ = "ERR value for ENTRIESREAD must be positive or -1"
+XCLAIM_MIN_IDLE = "ERR Invalid min-idle-time argument for XCLAIM"
+XCLAIM_OPTION_VALUE = "ERR Invalid {} option argument for XCLAIM"
+XCLAIM_UNRECOGNIZED = "ERR Unrecognized XCLAIM option '{}'"
+XAUTOCLAIM_MIN_IDLE = "ERR Invalid min-idle-time argument for XAUTOCLAIM"
+XAUTOCLAIM_COUNT = "ERR COUNT must be > 0"
+XAUTOCLAIM_COUNT_MEMORY = "ERR Insufficient memory, failed allocating transient memory, COUNT too high."

@@ -8,6 +8,11 @@ for the first live waiter (on the hub, so no other command interleaves) and hand
 an element is only ever popped for a waiter that is still connected and has not timed out.  With no
 waiter the listener is removed, so the hot path pays nothing.  The registry also answers what INFO
 and CLIENT LIST show about blocked clients (``blocked_clients``, the ``b`` flag, ``cmd=``).
+
+Stream reads (XREAD, XREADGROUP) wait for more than "the key holds a value": a waiter that *judges*
+is shown every change to its keys (deletions and flushes included), with whether a stream command
+signalled the key (:func:`signal`, Redis's signalKeyAsReady from XADD), and decides itself whether to
+reply or keep waiting.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 import gevent.event
 
 from .. import errors
-from ..engine.keyspace import SET, SWAPDB, Change, Database
+from ..engine.keyspace import DELETE, FLUSHDB, SET, SWAPDB, Change, Database
 from ..engine.numbers import INT64_MAX, INT64_MIN, parse_long_double, round_long_double
 from ..errors import CommandError, error_reply
 from ..resp import ProtocolError
@@ -33,6 +38,9 @@ log = logging.getLogger("leakdb.blocking")
 
 # serve(client, db, key, value) -> reply bytes; called on the hub with the key's live, non-empty value.
 Serve = Callable[[Any, Database, bytes, Any], bytes]
+# judge(client, db, key, value, signalled) -> reply bytes, or None to keep waiting; called on the hub
+# after any change to the key, with whatever it holds now (None when it is gone).
+Judge = Callable[[Any, Database, bytes, Any, bool], "bytes | None"]
 
 # How often clients closed from elsewhere (CLIENT KILL) are swept out while anyone waits.
 SWEEP_SECONDS = 1.0
@@ -81,6 +89,7 @@ class Waiter:
         "db_index",
         "done",
         "event",
+        "judges",
         "keys",
         "kind",
         "reply",
@@ -90,7 +99,14 @@ class Waiter:
     )
 
     def __init__(
-        self, client: Any, keys: list[bytes], kind: type, serve: Serve, command: str = "", timeout_ms: int = 0
+        self,
+        client: Any,
+        keys: list[bytes],
+        kind: type,
+        serve: Serve | Judge,
+        command: str = "",
+        timeout_ms: int = 0,
+        judges: bool = False,
     ) -> None:
         self.client = client
         self.kind = kind  # the value type that can serve it: deque for the list pops, ZSet for BZPOPMIN
@@ -99,6 +115,7 @@ class Waiter:
         self.db_index: int = client.db_index
         self.keys = list(dict.fromkeys(keys))  # BLPOP k k waits once on k
         self.serve = serve
+        self.judges = judges  # `serve` is a Judge: it sees every change and may decline
         self.reply: bytes | None = None
         self.done = False
         self.event = gevent.event.Event()
@@ -115,6 +132,7 @@ class Blocking:
         self.by_client: dict[int, Waiter] = {}  # client id -> its waiter, while it is blocked
         self.waiting = 0
         self.ready: dict[tuple[int, bytes], None] = {}  # an ordered set: keys to serve, oldest first
+        self.signalled: set[tuple[int, bytes]] = set()  # ready keys a stream command signalled
         self.scheduled = False
         self._sweeper: Any = None
 
@@ -154,14 +172,25 @@ class Blocking:
     # -- waking --------------------------------------------------------------------------------------
 
     def _on_change(self, change: Change) -> None:
-        if change.op == SET:
+        op = change.op
+        if op in (SET, DELETE):  # deletions matter to judging waiters only (XREADGROUP)
             if (change.db, change.key) in self.queues:
                 self._mark_ready((change.db, change.key))
-        elif change.op == SWAPDB:
+        elif op == SWAPDB:
             # Both databases have new contents: any waited-on key in them may now hold a list.
             for db_key in list(self.queues):
                 if db_key[0] in (change.db, change.value):
                     self._mark_ready(db_key)
+        elif op == FLUSHDB:
+            for db_key in list(self.queues):
+                if db_key[0] == change.db:
+                    self._mark_ready(db_key)
+
+    def signal(self, db_index: int, key: bytes) -> None:
+        db_key = (db_index, key)
+        if db_key in self.queues:
+            self.signalled.add(db_key)
+            self._mark_ready(db_key)
 
     def _mark_ready(self, db_key: tuple[int, bytes]) -> None:
         self.ready[db_key] = None
@@ -180,15 +209,31 @@ class Blocking:
             self.scheduled = False
 
     def _serve_key(self, db_index: int, key: bytes) -> None:
+        signalled = (db_index, key) in self.signalled
+        self.signalled.discard((db_index, key))
         queue = self.queues.get((db_index, key))
         if queue is None:
             return
         db = self.keyspace[db_index]
+        judging = any(waiter.judges for waiter in queue)
         for waiter in list(queue):  # FIFO; a waiter for another type (BZPOPMIN on a list) stays
+            if waiter.done:
+                continue
             value = db.lookup(key)
+            if waiter.judges:
+                if waiter.client.closed:
+                    self.forget(waiter)
+                    continue
+                reply = _judge(waiter, db, key, value, signalled)
+                if reply is not None:
+                    waiter.reply = reply
+                    self.forget(waiter)
+                continue
             if not value:
+                if judging:
+                    continue
                 return
-            if type(value) is not waiter.kind or waiter.done:
+            if type(value) is not waiter.kind:
                 continue
             if waiter.client.closed:
                 self.forget(waiter)
@@ -260,6 +305,16 @@ def _serve(waiter: Waiter, db: Database, key: bytes, value: Any) -> bytes:
         return b"-ERR internal error\r\n"
 
 
+def _judge(waiter: Waiter, db: Database, key: bytes, value: Any, signalled: bool) -> bytes | None:
+    try:
+        return waiter.serve(waiter.client, db, key, value, signalled)
+    except CommandError as exc:
+        return error_reply(str(exc))
+    except Exception:
+        log.exception("serving a blocked client failed")
+        return b"-ERR internal error\r\n"
+
+
 def registry(server: Any) -> Blocking:
     """The server's waiter registry, created on first use."""
     blocking = getattr(server, "blocking", None)
@@ -269,9 +324,16 @@ def registry(server: Any) -> Blocking:
 
 
 def block(
-    client: Any, keys: list[bytes], timeout_ms: int, kind: type, serve: Serve, command: bytes = b""
+    client: Any,
+    keys: list[bytes],
+    timeout_ms: int,
+    kind: type,
+    serve: Serve | Judge,
+    command: bytes = b"",
+    judges: bool = False,
 ) -> None:
-    """Suspend `client` until one of `keys` (checked by the caller: all empty) holds a `kind` value.
+    """Suspend `client` until one of `keys` (checked by the caller: all empty) holds a `kind` value,
+    or, when `judges`, until `serve` (a Judge) replies to a change of one of them.
 
     `timeout_ms` 0 waits forever; on timeout the reply is a null array.  `command` is the name the
     client sent (``args[0]``), for CLIENT LIST.  Never returns: raises Suspend (in process, without a
@@ -281,9 +343,17 @@ def block(
         raise Suspend(lambda: client.resp.null_array)
     blocking = registry(client.server)
     name = command.decode("utf-8", "replace").lower()
-    waiter = Waiter(client, keys, kind, serve, name, timeout_ms)
+    waiter = Waiter(client, keys, kind, serve, name, timeout_ms, judges)
     blocking.add(waiter)
     raise Suspend(lambda: blocking.wait(waiter, timeout_ms))
+
+
+def signal(client: Any, key: bytes) -> None:
+    """A stream command gave `key` something its waiters may want (XADD, XGROUP DESTROY): wake them to
+    judge.  Costs an attribute lookup while nobody waits."""
+    blocking = getattr(client.server, "blocking", None)
+    if blocking is not None and blocking.waiting:
+        blocking.signal(client.db_index, key)
 
 
 # -- what INFO and CLIENT LIST show ---------------------------------------------------------------

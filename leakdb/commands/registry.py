@@ -125,12 +125,19 @@ def command(
 
 
 def subcommand(
-    parent: str, name: str, arity: int, flags: str = "", summary: str = ""
+    parent: str,
+    name: str,
+    arity: int,
+    flags: str = "",
+    summary: str = "",
+    first_key: int = 0,
+    last_key: int = 0,
+    key_step: int = 0,
 ) -> Callable[[Handler], Handler]:
     """Declare a subcommand (``CONFIG GET``); the parent's handler dispatches with :func:`dispatch_sub`.
 
-    The parent must be declared first.  Arity counts the parent name, as Redis does (``CONFIG GET x``
-    has arity 3).
+    The parent must be declared first.  Arity and key positions count the parent name, as Redis does
+    (``CONFIG GET x`` has arity 3, ``XGROUP CREATE key ...`` its key at 2).
     """
 
     def register(handler: Handler) -> Handler:
@@ -141,6 +148,9 @@ def subcommand(
             handler=handler,
             arity=arity,
             flags=tuple(flags.split()),
+            first_key=first_key,
+            last_key=last_key,
+            key_step=key_step or (1 if first_key else 0),
             group=owner.group,
             summary=summary,
         )

@@ -1,9 +1,10 @@
-"""Stream commands: XADD, XRANGE, XREVRANGE, XLEN, XDEL and XTRIM over :class:`~leakdb.stream.Stream`.
+"""Stream commands: XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM and XSETID over
+:class:`~leakdb.engine.stream.Stream`, and the ID parsing and entry replies every stream command shares.
 
 Argument parsing follows t_stream.c step by step (streamParseAddOrTrimArgsOrReply, the ID parsers
 built on string2ull), because the order of its checks decides which error a bad request gets.
-Consumer groups and the reading commands built on them (XREAD, XREADGROUP, XGROUP, XACK, XCLAIM,
-XPENDING, XINFO, XSETID) are not implemented.
+Reading (XREAD, XREADGROUP) is in stream_reads.py, consumer groups (XGROUP, XACK, XPENDING, XCLAIM,
+XAUTOCLAIM) in stream_groups.py and XINFO in stream_info.py.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from .. import errors
 from ..engine.keyspace import now_ms
 from ..engine.numbers import parse_int
 from ..engine.stream import MAX_ID, UINT64_MAX, Fields, Stream, format_id
-from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply
-from ..resp import ZERO
+from ..errors import CommandError, NoSuchKeyError, NotAnIntegerError, SyntaxErrorReply
+from ..resp import OK, ZERO
+from . import blocking
 from .registry import command
 
 # Without LIMIT, `~` trimming does at most 100 * stream-node-max-entries entries of work.
@@ -101,7 +103,7 @@ class AddOrTrimArgs:
     position: int = 0  # where the ID is (XADD)
 
 
-def _long_long(raw: bytes) -> int:
+def long_long(raw: bytes) -> int:
     number = parse_int(raw)
     if number is None:
         raise NotAnIntegerError()
@@ -117,7 +119,7 @@ def _trim_threshold(args: list[bytes], i: int, parsed: AddOrTrimArgs, is_maxlen:
         parsed.approx = args[i + 1] == b"~"
         i += 1
     if is_maxlen:
-        parsed.maxlen = _long_long(args[i + 1])
+        parsed.maxlen = long_long(args[i + 1])
         if parsed.maxlen < 0:
             raise CommandError(errors.STREAM_MAXLEN_NEGATIVE)
     else:
@@ -140,7 +142,7 @@ def parse_add_or_trim(args: list[bytes], xadd: bool) -> AddOrTrimArgs:
         elif option == b"minid" and more:
             i = _trim_threshold(args, i, parsed, False)
         elif option == b"limit" and more:
-            parsed.limit = _long_long(args[i + 1])
+            parsed.limit = long_long(args[i + 1])
             if parsed.limit < 0:
                 raise CommandError(errors.STREAM_LIMIT_NEGATIVE)
             limit_given = True
@@ -229,8 +231,8 @@ def xadd(client, args):
         db.set(key, stream)
     else:
         db.changed(key)
-    text = format_id(entry_id)
-    return b"$%d\r\n%s\r\n" % (len(text), text)
+    blocking.signal(client, key)  # XREAD and XREADGROUP waiters
+    return id_reply(entry_id)
 
 
 @command("xtrim", -4, "write", 1, 1, group="stream", since="5.0.0", summary="Trims the stream")
@@ -287,21 +289,31 @@ def _range_count(args: list[bytes]) -> int:
     i = 4
     while i < len(args):
         if args[i].lower() == b"count" and i + 1 < len(args):
-            count = max(_long_long(args[i + 1]), 0)
+            count = max(long_long(args[i + 1]), 0)
             i += 2
         else:
             raise SyntaxErrorReply()
     return count
 
 
+def id_reply(entry_id: int) -> bytes:
+    text = format_id(entry_id)
+    return b"$%d\r\n%s\r\n" % (len(text), text)
+
+
+def entry_reply(entry_id: int, fields: Fields | None, null_array: bytes = b"*-1\r\n") -> bytes:
+    """One entry, [id, [field, value, ...]]; a deleted one (fields None) as [id, null array]."""
+    text = format_id(entry_id)
+    if fields is None:
+        return b"*2\r\n$%d\r\n%s\r\n%s" % (len(text), text, null_array)
+    parts = [b"*2\r\n$%d\r\n%s\r\n*%d\r\n" % (len(text), text, len(fields))]
+    parts.extend(b"$%d\r\n%s\r\n" % (len(part), part) for part in fields)
+    return b"".join(parts)
+
+
 def entries_reply(items: list[tuple[int, Fields]]) -> bytes:
     """Entries as Redis sends them, in RESP2 and RESP3 alike: [[id, [field, value, ...]], ...]."""
-    parts = [b"*%d\r\n" % len(items)]
-    for entry_id, fields in items:
-        text = format_id(entry_id)
-        parts.append(b"*2\r\n$%d\r\n%s\r\n*%d\r\n" % (len(text), text, len(fields)))
-        parts.extend(b"$%d\r\n%s\r\n" % (len(part), part) for part in fields)
-    return b"".join(parts)
+    return b"*%d\r\n" % len(items) + b"".join(entry_reply(entry_id, fields) for entry_id, fields in items)
 
 
 def _range(client, args, reverse: bool) -> bytes:
@@ -342,3 +354,52 @@ def xrange(client, args):
 )
 def xrevrange(client, args):
     return _range(client, args, True)
+
+
+# -- XSETID ----------------------------------------------------------------------------------------
+
+
+@command(
+    "xsetid",
+    -3,
+    "write denyoom fast",
+    1,
+    1,
+    group="stream",
+    since="5.0.0",
+    summary="An internal command for replicating stream values",
+)
+def xsetid(client, args):
+    last_id = parse_id(args[2], strict=True)[0]
+    entries_added: int | None = None
+    max_deleted = 0
+    i = 3
+    while i < len(args):
+        option = args[i].lower()
+        if option == b"entriesadded" and i + 1 < len(args):
+            entries_added = long_long(args[i + 1])
+            if entries_added < 0:
+                raise CommandError(errors.XSETID_ENTRIES_ADDED_NEGATIVE)
+        elif option == b"maxdeletedid" and i + 1 < len(args):
+            max_deleted = parse_id(args[i + 1], strict=True)[0]
+            if last_id < max_deleted:
+                raise CommandError(errors.XSETID_BELOW_MAX_DELETED)
+        else:
+            raise SyntaxErrorReply()
+        i += 2
+    db = client.db
+    stream = db.get_typed(args[1], Stream)
+    if stream is None:
+        raise NoSuchKeyError()
+    if stream.entries:
+        if last_id < stream.index[-1]:
+            raise CommandError(errors.XSETID_BELOW_TOP)
+        if entries_added is not None and len(stream) > entries_added:
+            raise CommandError(errors.XSETID_ENTRIES_ADDED_SMALL)
+    stream.last_id = last_id
+    if entries_added is not None:
+        stream.entries_added = entries_added
+    if max_deleted:
+        stream.max_deleted_id = max_deleted
+    db.changed(args[1])
+    return OK

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 
 from ..engine.stream import Stream
+from ..engine.stream_groups import ConsumerGroup
 from ..engine.zset import ZSet
 from ..errors import StorageError
 
@@ -123,32 +124,146 @@ def load_zset(blob: bytes) -> ZSet:
 
 
 _ID_BYTES = 16
+# Streams have their own layout versions: 1 holds the entries and the last ID (files written before
+# consumer groups, still read), 2 adds Redis 7.0's counters, the node model and the consumer groups.
+_STREAM_LAYOUT = 2
+_STREAM_HEADER = struct.Struct("<16s16sQ")  # last ID, highest deleted ID, entries added
+_NODE = struct.Struct("<16s16sIII")  # master ID, last ID, live entries, deleted entries, listpack bytes
+_GROUP = struct.Struct("<16sq")  # last delivered ID, entries read (-1: unknown)
+_PENDING = struct.Struct("<16sqQ")  # entry ID, delivery time, delivery count; the owner's name follows
+_CONSUMER = struct.Struct("<q")  # seen time; the name follows
+
+
+def _id_bytes(entry_id: int) -> bytes:
+    return entry_id.to_bytes(_ID_BYTES, "big")
+
+
+def _id_of(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
 
 
 def dump_stream(stream: Stream) -> bytes:
-    # One C-level copy of the dict: a flush on another thread sees a consistent snapshot.  The last
-    # ID is read after it, so it is never below an ID in the copy.
+    # Each container is copied with one C-level call, so a flush running on another thread sees each
+    # piece whole.  Counters and the last ID are read after the entries, so they are never behind the
+    # copy; a pending entry caught between two steps of a claim may be left out, and is written with
+    # the next change, which the command that made it reports.
     items = list(stream.entries.items())
-    parts = [stream.last_id.to_bytes(_ID_BYTES, "big")]
+    nodes = list(stream.nodes)
+    groups = list(stream.groups.items()) if stream.groups else []
+    header = _STREAM_HEADER.pack(
+        _id_bytes(stream.last_id), _id_bytes(stream.max_deleted_id), stream.entries_added
+    )
+    entries = []
     for entry_id, fields in items:
-        parts.append(entry_id.to_bytes(_ID_BYTES, "big"))
-        parts.append(pack_items(fields, len(fields)))
+        entries.append(_id_bytes(entry_id))
+        entries.append(pack_items(fields, len(fields)))
+    node_records = [
+        _NODE.pack(_id_bytes(n.master_id), _id_bytes(n.last_id), n.count, n.deleted, n.body)
+        + pack_items(n.fields, len(n.fields))
+        for n in nodes
+    ]
+    parts = [
+        header,
+        pack_items(entries, len(entries)),
+        pack_items(node_records, len(node_records)),
+        pack_items([_dump_group(name, group) for name, group in groups], len(groups)),
+    ]
+    return bytes((_STREAM_LAYOUT,)) + pack_items(parts, len(parts))
+
+
+def _dump_group(name: bytes, group: ConsumerGroup) -> bytes:
+    pending = list(dict.items(group.pending))
+    consumers = list(group.consumers.items())
+    entries_read = -1 if group.entries_read is None else group.entries_read
+    pending_records = [
+        _PENDING.pack(_id_bytes(entry_id), entry.delivery_time, entry.delivery_count) + entry.consumer.name
+        for entry_id, entry in pending
+        if entry.consumer is not None
+    ]
+    consumer_records = [
+        _CONSUMER.pack(consumer.seen_time) + consumer_name for consumer_name, consumer in consumers
+    ]
+    parts = [
+        name,
+        _GROUP.pack(_id_bytes(group.last_id), entries_read),
+        pack_items(pending_records, len(pending_records)),
+        pack_items(consumer_records, len(consumer_records)),
+    ]
     return pack_items(parts, len(parts))
 
 
 def load_stream(blob: bytes) -> Stream:
-    parts = list(unpack_items(blob))
-    ids = [parts[0], *parts[1::2]] if parts else []
-    if len(parts) % 2 == 0 or any(len(part) != _ID_BYTES for part in ids):
+    if blob[:1] == bytes((LAYOUT,)):
+        return _load_stream_v1(blob)
+    if blob[:1] != bytes((_STREAM_LAYOUT,)):
+        raise StorageError("stored stream has an unknown layout; was the file written by a newer LeakDB?")
+    try:
+        header, entries, nodes, groups = unpack_items(blob[1:])
+        last_raw, deleted_raw, entries_added = _STREAM_HEADER.unpack(header)
+        stream = Stream.from_entries(
+            _entries(list(unpack_items(entries)), _id_of(last_raw)), _id_of(last_raw)
+        )
+        stream.entries_added = entries_added
+        stream.max_deleted_id = _id_of(deleted_raw)
+        stream.restore_nodes([_node(record) for record in unpack_items(nodes)])
+        for record in unpack_items(groups):
+            name, group = _load_group(record)
+            if stream.groups is None:
+                stream.groups = {}
+            if name in stream.groups:
+                raise StorageError("stored stream has a consumer group twice")
+            stream.groups[name] = group
+    except (ValueError, struct.error):
+        raise StorageError("stored stream is malformed") from None
+    return stream
+
+
+def _entries(parts: list[bytes], last_id: int) -> list[tuple[int, tuple[bytes, ...]]]:
+    """(ID, fields) pairs from alternating ID and packed-fields items, checked for order and shape."""
+    if len(parts) % 2 or any(len(raw) != _ID_BYTES for raw in parts[0::2]):
         raise StorageError("stored stream is malformed")
-    last_id = int.from_bytes(parts[0], "big")
     items = []
     previous = 0
-    for raw_id, packed in zip(parts[1::2], parts[2::2], strict=True):
-        entry_id = int.from_bytes(raw_id, "big")
+    for raw_id, packed in zip(parts[0::2], parts[1::2], strict=True):
+        entry_id = _id_of(raw_id)
         fields = tuple(unpack_items(packed))
         if entry_id <= previous or entry_id > last_id or not fields or len(fields) % 2:
             raise StorageError("stored stream has an entry out of order or without fields")
         items.append((entry_id, fields))
         previous = entry_id
-    return Stream.from_entries(items, last_id)
+    return items
+
+
+def _node(record: bytes) -> tuple[int, int, int, int, int, tuple[bytes, ...]]:
+    master_raw, last_raw, count, deleted, body = _NODE.unpack_from(record)
+    fields = tuple(unpack_items(record[_NODE.size :]))
+    return _id_of(master_raw), _id_of(last_raw), count, deleted, body, fields
+
+
+def _load_group(record: bytes) -> tuple[bytes, ConsumerGroup]:
+    name, meta, pending, consumers = unpack_items(record)
+    last_raw, entries_read = _GROUP.unpack(meta)
+    if entries_read < -1:
+        raise StorageError("stored consumer group has a bad read counter")
+    owners = []
+    for item in unpack_items(consumers):
+        (seen_time,) = _CONSUMER.unpack_from(item)
+        owners.append((item[_CONSUMER.size :], seen_time))
+    entries = []
+    for item in unpack_items(pending):
+        id_raw, delivery_time, delivery_count = _PENDING.unpack_from(item)
+        entries.append((_id_of(id_raw), item[_PENDING.size :], delivery_time, delivery_count))
+    if len({entry[0] for entry in entries}) != len(entries) or len({o[0] for o in owners}) != len(owners):
+        raise StorageError("stored consumer group has a pending entry or a consumer twice")
+    group = ConsumerGroup.restore(
+        _id_of(last_raw), None if entries_read == -1 else entries_read, owners, entries
+    )
+    return name, group
+
+
+def _load_stream_v1(blob: bytes) -> Stream:
+    parts = list(unpack_items(blob))
+    if not parts or len(parts[0]) != _ID_BYTES:
+        raise StorageError("stored stream is malformed")
+    last_id = _id_of(parts[0])
+    return Stream.from_entries(_entries(parts[1:], last_id), last_id)

@@ -1,12 +1,13 @@
 """What a real leakdb-server keeps across a restart, in every storage mode and backend, and how it
 stands up to redis-benchmark.
 
-A fixed data set (strings with and without a TTL, a hash, a list, a set and a sorted set in several
-databases, then deletes, a FLUSHDB of another database and a SWAPDB) is written with redis-py.  The
-server's whole keyspace is dumped (TYPE, the type's read command, PEXPIRETIME), the server is stopped by
-SHUTDOWN or by SIGTERM and started again on the same --dir, and the keyspace is dumped again.
-persistent and persistent-queue (sqlite and shelve) must give back exactly the first dump; memory
-and queue mode keep nothing, and memory mode writes no file at all (its documented behaviour).
+A fixed data set (strings with and without a TTL, a hash, a list, a set, a sorted set and a stream
+with a consumer group in several databases, then deletes, a FLUSHDB of another database and a
+SWAPDB) is written with redis-py.  The server's whole keyspace is dumped (TYPE, the type's read
+command, PEXPIRETIME), the server is stopped by SHUTDOWN or by SIGTERM and started again on the same
+--dir, and the keyspace is dumped again.  persistent and persistent-queue (sqlite and shelve) must
+give back exactly the first dump; memory and queue mode keep nothing, and memory mode writes no
+file at all (its documented behaviour).
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ def write_containers(client: redis.Redis, tag: str) -> None:
     client.srem(f"{tag}:set", "y")
     client.zadd(f"{tag}:zset", {"low": -3, "mid": 2.5, "high": 1e6})
     client.expire(f"{tag}:zset", TTL_SECONDS)
+    for n in range(1, 6):
+        client.xadd(f"{tag}:stream", {"n": n}, id=f"{n}-1")
+    client.xgroup_create(f"{tag}:stream", "workers", id="0")
+    client.xreadgroup("workers", "alice", {f"{tag}:stream": ">"}, count=3)
+    client.xack(f"{tag}:stream", "workers", "2-1")
+    client.xdel(f"{tag}:stream", "5-1")
     client.set(f"{tag}:deleted", "soon gone")
     client.delete(f"{tag}:deleted")
 
@@ -70,7 +77,7 @@ def write_dataset(port: int) -> None:
 
 
 def expected_names() -> dict[int, set[bytes]]:
-    kinds = ["plain", "binary", "ttl", "counter", "hash", "list", "set", "zset"]
+    kinds = ["plain", "binary", "ttl", "counter", "hash", "list", "set", "zset", "stream"]
     return {
         0: {f"db0:{kind}".encode() for kind in kinds},
         1: {b"was-in-db2"},
@@ -93,6 +100,15 @@ def read_value(client: redis.Redis, key: bytes, kind: str) -> object:
         return sorted(client.smembers(key))
     if kind == "zset":
         return client.zrange(key, 0, -1, withscores=True)
+    if kind == "stream":  # entries, counters, groups, and who owns what (idle times move on)
+        info = client.xinfo_stream(key)
+        pending = client.xpending_range(key, "workers", "-", "+", 100)
+        return (
+            client.xrange(key),
+            [info[name] for name in ("last-generated-id", "entries-added", "max-deleted-entry-id")],
+            client.xinfo_groups(key),
+            [(row["message_id"], row["consumer"], row["times_delivered"]) for row in pending],
+        )
     raise AssertionError(f"unexpected type {kind} of {key!r}")
 
 
