@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (each import registers a family)
     connection,
+    dump,
     hashes,
     keys,
     lists,
