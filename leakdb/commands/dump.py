@@ -251,8 +251,11 @@ def _exchange(
     """Send the request, read one reply per command, settle the local keys; the MIGRATE reply."""
     try:
         sock = gevent.socket.create_connection((host, port), timeout=timeout)
-    except (OSError, ValueError):
+    except (TimeoutError, gevent.socket.gaierror, ValueError):
         return errors.MIGRATE_CONNECT_FAILED
+    except OSError:
+        # Redis connects without waiting for the outcome, so a refusal shows when it writes.
+        return errors.error_reply(errors.MIGRATE_IO_ERROR.format("writing"))
     with sock:
         try:
             for start in range(0, len(payload), MIGRATE_CHUNK):
