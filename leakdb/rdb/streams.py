@@ -24,7 +24,7 @@ from sortedcontainers import SortedList
 
 from ..engine.numbers import parse_int
 from ..engine.stream import UINT64_MAX, Node, Stream
-from ..errors import STREAM_GROUPS_UNSUPPORTED, BadDataFormatError, CommandError
+from ..errors import STREAM_GROUPS_UNSUPPORTED, BadDataFormatError
 from .listpack import Element, as_bytes, decode_listpack, encode_listpack
 from .strings import Reader, encode_length, encode_string
 
@@ -49,7 +49,7 @@ def groups_of(stream: Stream) -> list[Group]:
 
 def attach_groups(stream: Stream, groups: list[Group]) -> None:
     if groups:
-        raise CommandError(STREAM_GROUPS_UNSUPPORTED)
+        raise BadDataFormatError(STREAM_GROUPS_UNSUPPORTED)
 
 
 # -- writing ---------------------------------------------------------------------------------------
