@@ -25,82 +25,85 @@ def compress(data: bytes, limit: int) -> bytes | None:
     size = len(data)
     if not size or limit <= 0:
         return None
-    out = bytearray(1)  # the control byte of the first literal run, filled in when the run ends
-    control = 0  # position of the open run's control byte
-    literals = 0
+    end = size - 2  # positions with three bytes ahead: the ones hashed and matched
+    out = bytearray()
     table: dict[int, int] = {}
+    lookup = table.get
+    start = 0  # the first byte of the literals not written yet
+    refused_at = _literal_limit(start, 0, limit)
+    literals = _literals
     position = 0
-    end = size - 2
+    prefix = data[0] << 8 | data[1] if size > 1 else 0
     while position < end:
-        prefix = data[position] << 16 | data[position + 1] << 8 | data[position + 2]
+        prefix = (prefix << 8 | data[position + 2]) & 0xFFFFFF
         slot = ((prefix >> 8) - prefix * 5) & 0xFFFF
-        candidate = table.get(slot, 0)
+        candidate = lookup(slot, 0)
         table[slot] = position
-        offset = position - candidate - 1
+        # Position 0 is never referred to: liblzf reads a slot holding it as empty.
         if (
             candidate
-            and offset < MAX_OFFSET
+            and position - candidate <= MAX_OFFSET
             and data[candidate] == data[position]
             and data[candidate + 1] == data[position + 1]
             and data[candidate + 2] == data[position + 2]
         ):
-            # Close the literal run (dropping its control byte if it is empty).
-            if literals:
-                out[control] = literals - 1
+            if position - start <= MAX_LITERAL:
+                if position > start:
+                    out.append(position - start - 1)
+                    out += data[start:position]
             else:
-                del out[-1]
+                literals(out, data, start, position)
             if len(out) + 4 >= limit:
                 return None
             length = _match_length(data, candidate, position, min(size - position - 2, MAX_REFERENCE))
             length -= 2  # stored as the bytes copied minus 2
+            offset = position - candidate - 1
             if length < 7:
                 out.append((offset >> 8) + (length << 5))
             else:
                 out.append((offset >> 8) + (7 << 5))
                 out.append(length - 7)
             out.append(offset & 0xFF)
-            control = len(out)
-            out.append(0)
-            literals = 0
             position += length + 2
+            start = position
+            refused_at = _literal_limit(start, len(out), limit)
             if position >= end:
                 break
             # Only the last two positions of the match enter the table.
-            for back in (position - 2, position - 1):
-                prefix = data[back] << 16 | data[back + 1] << 8 | data[back + 2]
-                table[((prefix >> 8) - prefix * 5) & 0xFFFF] = back
+            prefix = data[position - 2] << 16 | data[position - 1] << 8 | data[position]
+            table[((prefix >> 8) - prefix * 5) & 0xFFFF] = position - 2
+            prefix = (prefix << 8 | data[position + 1]) & 0xFFFFFF
+            table[((prefix >> 8) - prefix * 5) & 0xFFFF] = position - 1
         else:
-            if len(out) >= limit:
+            if position >= refused_at:
                 return None
-            literals += 1
-            out.append(data[position])
             position += 1
-            if literals == MAX_LITERAL:
-                out[control] = MAX_LITERAL - 1
-                control = len(out)
-                out.append(0)
-                literals = 0
-    if len(out) + 3 > limit:
+    pending = position - start
+    if len(out) + 1 + pending + (pending >> 5) + 3 > limit:
         return None
-    while position < size:
-        literals += 1
-        out.append(data[position])
-        position += 1
-        if literals == MAX_LITERAL:
-            out[control] = MAX_LITERAL - 1
-            control = len(out)
-            out.append(0)
-            literals = 0
-    if literals:
-        out[control] = literals - 1
-    else:
-        del out[-1]
+    _literals(out, data, start, size)
     return bytes(out)
 
 
+def _literal_limit(start: int, written: int, limit: int) -> int:
+    """The position whose literal no longer fits: liblzf gives up before writing a literal when the
+    output, counting the control byte of each run of 32 literals, has reached `limit`."""
+    room = limit - written - 1  # the open run's control byte counts before its first literal
+    # The fewest literals n with n + n // 32 >= room.
+    return start + (room - room // 33 if room > 0 else 0)
+
+
+def _literals(out: bytearray, data: bytes, start: int, stop: int) -> None:
+    """Write data[start:stop] as literal runs of at most 32 bytes, each after its control byte."""
+    for first in range(start, stop, MAX_LITERAL):
+        run = data[first : min(first + MAX_LITERAL, stop)]
+        out.append(len(run) - 1)
+        out += run
+
+
 def _match_length(data: bytes, candidate: int, position: int, longest: int) -> int:
-    """How many bytes from `position` repeat those from `candidate`, as liblzf counts them: the first
-    16 past the 3 known ones are compared even when that passes `longest`."""
+    """How many bytes from `position` repeat those from `candidate`, as liblzf counts them: past the 3
+    known ones, the next 16 are compared even when that goes beyond `longest`."""
     length = 2
     if longest > 16:
         for _ in range(16):
