@@ -122,11 +122,10 @@ def _encode_command(*parts: bytes) -> bytes:
 
 
 class _Migration:
-    """One MIGRATE: the request to send, the keys it carries, and which of them changed meanwhile."""
+    """One MIGRATE: the keys it carries, whether they stay (COPY), and which changed meanwhile."""
 
-    def __init__(self, client: Any, keys: list[bytes], copy: bool) -> None:
-        self.client = client
-        self.db: Database = client.db
+    def __init__(self, db: Database, keys: list[bytes], copy: bool) -> None:
+        self.db = db
         self.keys = keys
         self.copy = copy
         self.changed: set[bytes] = set()
@@ -228,7 +227,7 @@ def migrate(client, args):
             restore_args.append(b"REPLACE")
         request.append(_encode_command(*restore_args))
         sent.append(key)
-    migration = _Migration(client, sent, copy)
+    migration = _Migration(db, sent, copy)
     host = args[1].decode("utf-8", "replace")
     port = parse_int(args[2]) or 0
     preamble = len(request) - len(sent)  # the AUTH and SELECT replies come first
@@ -266,37 +265,40 @@ def _exchange(
     if len(replies) < preamble:
         return errors.error_reply(errors.MIGRATE_IO_ERROR.format("reading"))
     # A failed AUTH or SELECT fails every key, as Redis counts it; the first error is the one shown.
-    first_error = next((reply for reply in replies[:preamble] if isinstance(reply, hiredis.ReplyError)), None)
-    preamble_failed = first_error is not None
+    preamble_error = next(
+        (reply for reply in replies[:preamble] if isinstance(reply, hiredis.ReplyError)), None
+    )
+    first_error = None
     restored = []
     for reply in replies[preamble:]:
-        failed = preamble_failed or isinstance(reply, hiredis.ReplyError)
+        error = preamble_error if preamble_error is not None else reply
+        failed = isinstance(error, hiredis.ReplyError)
         if failed and first_error is None:
-            first_error = reply
+            first_error = error
         restored.append(not failed)
     missing = len(migration.keys) - len(restored)
     migration.settle(restored + [False] * missing)
-    if first_error is not None and (len(restored) or not preamble_failed):
+    if first_error is not None:
         return errors.error_reply(errors.MIGRATE_TARGET_ERROR.format(first_error))
-    if missing or first_error is not None:
+    if missing:
         return errors.error_reply(errors.MIGRATE_IO_ERROR.format("reading"))
     return OK
 
 
 def _read_replies(sock: Any, wanted: int) -> list[Any]:
-    """Up to `wanted` replies; fewer when the target closes the connection or the timeout passes."""
+    """Up to `wanted` replies; fewer when the target times out, closes or does not speak RESP."""
     reader = hiredis.Reader()
     replies: list[Any] = []
-    while len(replies) < wanted:
-        reply = reader.gets()
-        if reply is not False:
-            replies.append(reply)
-            continue
-        try:
+    try:
+        while len(replies) < wanted:
+            reply = reader.gets()
+            if reply is not False:
+                replies.append(reply)
+                continue
             data = sock.recv(65536)
-        except OSError:
-            break
-        if not data:
-            break
-        reader.feed(data)
+            if not data:
+                break
+            reader.feed(data)
+    except (OSError, hiredis.ProtocolError):
+        pass  # the replies read so far count; the rest is a reading error
     return replies

@@ -199,9 +199,11 @@ def test_migrate_to_nothing_or_to_a_silent_server(redis_server, leakdb_server):
 
 
 class HeldTarget:
-    """A target that reads a whole MIGRATE request, then waits to be told before it answers OK."""
+    """A target that reads a whole MIGRATE request, then waits to be told before it answers (OK to
+    every command, unless told otherwise)."""
 
-    def __init__(self, commands: int) -> None:
+    def __init__(self, commands: int, reply: bytes = b"+OK\r\n") -> None:
+        self.reply = reply
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen()
@@ -225,7 +227,7 @@ class HeldTarget:
                     self.received.append(request)
             self.request_read.set()
             self.answer.wait(30)
-            connection.sendall(b"+OK\r\n" * self.commands)
+            connection.sendall(self.reply * self.commands)
 
     def close(self) -> None:
         self.listener.close()
@@ -260,3 +262,15 @@ def test_a_key_written_during_its_migration_stays(leakdb_server):
     assert other.get("written") == b"2+"
     ours.close()
     other.close()
+
+
+def test_a_target_that_does_not_speak_resp_keeps_the_keys(leakdb_server):
+    target = HeldTarget(commands=2, reply=b"hello\r\n")  # SELECT and one RESTORE
+    target.answer.set()
+    ours = leakdb_server.client()
+    ours.set("k", "v")
+    reply = reply_of(ours, "MIGRATE", "127.0.0.1", target.port, "k", 0, 5000)
+    target.close()
+    assert reply == ("error", "IOERR error or timeout reading to target instance")
+    assert ours.get("k") == b"v"
+    ours.close()
