@@ -413,3 +413,30 @@ XCLAIM_UNRECOGNIZED = "ERR Unrecognized XCLAIM option '{}'"
 XAUTOCLAIM_MIN_IDLE = "ERR Invalid min-idle-time argument for XAUTOCLAIM"
 XAUTOCLAIM_COUNT = "ERR COUNT must be > 0"
 XAUTOCLAIM_COUNT_MEMORY = "ERR Insufficient memory, failed allocating transient memory, COUNT too high."
+# DUMP, RESTORE and MIGRATE (leakdb/commands/dump.py) and the RDB value codec (leakdb/rdb/).
+
+
+class BadDataFormatError(CommandError, ValueError):
+    """A serialized value that does not decode: RESTORE's reply, and what the RDB codec raises."""
+
+    message = "ERR Bad data format"
+
+
+class DumpPayloadError(CommandError, ValueError):
+    """A DUMP payload whose footer names a newer RDB version or whose CRC-64 does not match."""
+
+    message = "ERR DUMP payload version or checksum are wrong"
+
+
+BUSYKEY = b"-BUSYKEY Target key name already exists.\r\n"
+RESTORE_TTL_INVALID = b"-ERR Invalid TTL value, must be >= 0\r\n"
+RESTORE_IDLETIME_INVALID = b"-ERR Invalid IDLETIME value, must be >= 0\r\n"
+RESTORE_FREQ_INVALID = b"-ERR Invalid FREQ value, must be >= 0 and <= 255\r\n"
+MIGRATE_KEYS_NEED_EMPTY_KEY = (
+    b"-ERR When using MIGRATE KEYS option, the key argument must be set to the empty string\r\n"
+)
+MIGRATE_NOKEY = b"+NOKEY\r\n"
+MIGRATE_CONNECT_FAILED = b"-IOERR error or timeout connecting to the client\r\n"
+MIGRATE_IO_ERROR = "IOERR error or timeout {} to target instance"  # "reading" or "writing"
+MIGRATE_TARGET_ERROR = "ERR Target instance replied with error: {}"
+STREAM_GROUPS_UNSUPPORTED = "ERR Bad data format: stream consumer groups are not supported yet"

@@ -197,6 +197,21 @@ class Memory:
                 counter = lfu_incremented(lfu_decayed(stamp, self.decay_minutes), self.log_factor)
                 meta[key] = packed - stamp + (minutes | counter)
 
+    def stamp_restored(self, db: int, key: bytes, idle_seconds: int, frequency: int) -> None:
+        """The access stamp RESTORE gives the key it created (-1: the option was not given): under an
+        LFU policy FREQ's counter, or a new object's; under any other policy IDLETIME's age."""
+        meta = self.tracker.meta[db]
+        packed = meta.get(key)
+        if packed is None:
+            return
+        if self.lfu:
+            stamp = lfu_minutes() << 8 | (frequency if frequency >= 0 else LFU_INIT_VAL)
+        elif idle_seconds >= 0:
+            stamp = max(0, lru_clock() - idle_seconds * 1000)
+        else:
+            return
+        meta[key] = packed - (packed & STAMP_MASK) + stamp
+
     def idle_seconds(self, db: int, key: bytes) -> int:
         packed = self.tracker.meta[db].get(key)
         if packed is None:

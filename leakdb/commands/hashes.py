@@ -9,6 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .. import errors
+from ..engine.encodings import hash_encoding
 from ..engine.numbers import (
     INT64_MAX,
     INT64_MIN,
@@ -18,7 +19,6 @@ from ..engine.numbers import (
     round_long_double,
 )
 from ..resp import OK, ONE, ZERO, bulk
-from .keys import hash_encoding
 from .members import count_arg, forget, random_member, sample, scan_container, scan_reply
 from .registry import command
 

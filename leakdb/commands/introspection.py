@@ -70,6 +70,8 @@ EXTRA_CATEGORIES: dict[str, set[str]] = {
     "flushdb": {"keyspace", "dangerous"},
     "flushall": {"keyspace", "dangerous"},
     "swapdb": {"keyspace", "dangerous"},
+    "restore": {"dangerous"},
+    "migrate": {"dangerous"},
     "command": {"connection"},
     "readonly": {"connection"},
     "readwrite": {"connection"},

@@ -17,6 +17,7 @@ from itertools import islice
 from typing import Any
 
 from .. import errors
+from ..engine.encodings import hash_encoding, set_encoding, string_encoding
 from ..engine.glob import compile_glob
 from ..engine.keyspace import TYPE_NAMES, Database, now_ms
 from ..engine.numbers import INT64_MAX, INT64_MIN, parse_int
@@ -479,35 +480,6 @@ def move(client, args):
 
 SHARED_INTEGERS = 10000  # Redis shares the objects of 0..9999, whose refcount reads as INT_MAX
 SHARED_REFCOUNT = 2**31 - 1
-
-
-def string_encoding(value: bytes) -> str:
-    """The encoding Redis picks for a string it stores (tryObjectEncoding)."""
-    if len(value) <= 20 and parse_int(value) is not None:
-        return "int"
-    if value[:4] == b"HYLL":
-        return "raw"  # the PF commands write their strings raw, however short
-    return "embstr" if len(value) <= 44 else "raw"
-
-
-# Redis 7.0's compiled-in thresholds for the compact encodings (redis.conf lowers the hash one).
-HASH_MAX_LISTPACK_ENTRIES = 512
-HASH_MAX_LISTPACK_VALUE = 64
-SET_MAX_INTSET_ENTRIES = 512
-
-
-def hash_encoding(value: dict[bytes, bytes]) -> str:
-    if len(value) > HASH_MAX_LISTPACK_ENTRIES:
-        return "hashtable"
-    limit = HASH_MAX_LISTPACK_VALUE
-    small = all(len(field) <= limit and len(item) <= limit for field, item in value.items())
-    return "listpack" if small else "hashtable"
-
-
-def set_encoding(value: set[bytes]) -> str:
-    if len(value) <= SET_MAX_INTSET_ENTRIES and all(parse_int(member) is not None for member in value):
-        return "intset"
-    return "hashtable"
 
 
 # Value type -> function naming the encoding Redis would use.  Redis never converts a value back to

@@ -8,9 +8,9 @@ Whole-set replies are RESP3 sets (``~``) where Redis sends them so, and arrays e
 from __future__ import annotations
 
 from .. import errors
+from ..engine.encodings import set_encoding
 from ..engine.numbers import parse_int
 from ..resp import ONE, ZERO, bulk
-from .keys import set_encoding
 from .members import count_arg, forget, pop_random, random_member, sample, scan_container, scan_reply
 from .registry import command
 
