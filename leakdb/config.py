@@ -180,6 +180,11 @@ def _parse_class_path(raw: str) -> str:
     return raw
 
 
+def _parse_size(raw: str) -> int:
+    """A size setting that Redis reads as 0 when empty (hll-sparse-max-bytes)."""
+    return parse_memory(raw) if raw else 0
+
+
 def _parse_octal(raw: str) -> int:
     if not re.fullmatch(r"[0-7]+", raw):
         raise BadValue(errors.CONFIG_NOT_OCTAL)
@@ -382,7 +387,7 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "hll-sparse-max-bytes",
             3000,
-            parse_memory,
+            _parse_size,
             "largest sparse HyperLogLog (header included) before it turns dense",
         ),
         Setting(

@@ -147,11 +147,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen, output: Callable[[], str]) -> None:
+def wait_for_port(port: int, process: subprocess.Popen, output: Callable[[], str] | None = None) -> None:
     deadline = time.monotonic() + HANG_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {output()}")
+            raise RuntimeError(f"server exited with {process.returncode}: {output() if output else ''}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS):
                 return

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.rst"
 README_PORTS = range(6379, 6400)
 # Steps that install the package or run this very suite: .ci/run runs them, not this file.
-SUITE_STEPS = {"pip", "pip3", "pytest", "apt-get", "sudo", "make"}
+SUITE_STEPS = {"pip", "pip3", "pytest", "apt-get", "sudo", "make", "scripts/test"}
 
 
 @dataclass
@@ -69,6 +69,8 @@ class Block:
             return "config"
         if self.python:
             return "python"
+        if first.split()[0] in SUITE_STEPS:
+            return "commands"
         try:
             ast.parse(self.text)
         except SyntaxError:
