@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import errors
-from ..engine.keyspace import now_ms
+from ..engine import keyspace
 from ..engine.numbers import parse_int
 from ..engine.stream import MAX_ID, UINT64_MAX, Fields, Stream, format_id
 from ..errors import CommandError, NoSuchKeyError, NotAnIntegerError, SyntaxErrorReply
@@ -185,7 +185,7 @@ def _new_id(stream: Stream, parsed: AddOrTrimArgs) -> int:
     """The ID of the entry XADD adds (streamAppendItem), or the error Redis gives."""
     last = stream.last_id
     if parsed.entry_id is None:
-        return stream.next_id(now_ms())
+        return stream.next_id(keyspace.now_ms())
     entry_id = parsed.entry_id
     if not parsed.seq_given and entry_id >> 64 == last >> 64:
         if last & UINT64_MAX == UINT64_MAX:

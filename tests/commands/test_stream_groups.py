@@ -475,7 +475,7 @@ SCENARIOS = {
         ("XSETID", "s", "5-0", "ENTRIESADDED", "10", "MAXDELETEDID", "1-5"),
         ("XGROUP", "CREATE", "s", "h", "$"),
         ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"),
-        ("XADD", "s", "*", "f", "v"),
+        ("XADD", "s", "6-*", "f", "v"),
         ("XSETID", "s", "0-0", "ENTRIESADDED", "0"),
     ],
     "an empty stream made by MKSTREAM": [

@@ -113,6 +113,13 @@ def test_seen_time_moves_only_when_a_consumer_is_served(db, clock):
     assert db("XINFO", "CONSUMERS", "s", "g")[0][b"idle"] == 0
 
 
+def test_generated_ids_come_from_the_same_clock(db, clock):
+    assert db("XADD", "s", "*", "f", "v") == b"%d-0" % START
+    assert db("XADD", "s", "*", "f", "v") == b"%d-1" % START
+    clock.advance(1)
+    assert db("XADD", "s", "*", "f", "v") == b"%d-0" % (START + 1)
+
+
 def test_idle_is_never_negative(db, clock):
     clock.advance(-5000)  # the clock went back
     assert [row[2] for row in pending(db, "-", "+", "10")] == [0, 0]
