@@ -10,8 +10,9 @@ from __future__ import annotations
 import dbm.dumb
 import os
 import random
-import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from test_crash import child
 
 from leakdb import PersistentStorage, StorageError
 from leakdb.engine.keyspace import DELETE, SET, Change
-from leakdb.persistence import dumbdbm
+from leakdb.persistence import diskio, dumbdbm
 from leakdb.persistence.shelve import META_KEY, ShelveBackend
 
 ITERATIONS = 5
@@ -115,17 +116,20 @@ def store(tmp_path) -> Path:
     return path
 
 
-def fail_on_call(monkeypatch, name: str, number: int) -> None:
-    """Make call `number` (0-based) of os.`name` by the shelve writer raise, as if killed there."""
-    real = getattr(os, name)
-    calls = iter(range(1000))
+# The shelve writer's steps, as points of the fault layer: a value, the journal append, the moving
+# into place of a whole new index.
+STEPS = {"pwrite": ("write", ".dat"), "write": ("write", ".dir"), "replace": ("rename", ".dir")}
 
-    def failing(*args):
-        if sys._getframe(1).f_globals["__name__"] == dumbdbm.__name__ and next(calls) == number:
-            raise OSError(5, f"simulated crash in {name}")
-        return real(*args)
 
-    monkeypatch.setattr(dumbdbm.os, name, failing)
+@contextmanager
+def fail_on_call(name: str, number: int) -> Iterator[None]:
+    """Make call `number` (0-based) of the shelve writer's step `name` fail, as if killed there."""
+    point, suffix = STEPS[name]
+    diskio.install(diskio.Plan([diskio.Fault(point, "EIO", suffix, after=number, count=1)]))
+    try:
+        yield
+    finally:
+        diskio.install(None)
 
 
 DELETE_C = [Change(DELETE, 0, b"c", None, None)]
@@ -141,23 +145,17 @@ DELETE_C = [Change(DELETE, 0, b"c", None, None)]
         (DELETE_C, "replace", 0),  # the whole new index written, not moved into place
     ],
 )
-def test_batch_interrupted_between_steps_reopens_old_then_retries_to_new(
-    store, monkeypatch, deletes, call, number
-):
+def test_batch_interrupted_between_steps_reopens_old_then_retries_to_new(store, deletes, call, number):
     new = as_bytes({key: value for key, value in NEW.items() if not (deletes and key == "c")})
     backend = opened(store)
-    fail_on_call(monkeypatch, call, number)
-    with pytest.raises(OSError, match="simulated crash"):
+    with fail_on_call(call, number), pytest.raises(OSError, match="injected"):
         backend.apply(sets(NEW) + deletes)
     backend.close()  # closing writes nothing more: the same as being killed here
-    monkeypatch.undo()
     assert contents(store) == as_bytes(OLD)
 
     backend = opened(store)
-    fail_on_call(monkeypatch, call, number)
-    with pytest.raises(OSError, match="simulated crash"):
+    with fail_on_call(call, number), pytest.raises(OSError, match="injected"):
         backend.apply(sets(NEW) + deletes)
-    monkeypatch.undo()
     backend.apply(sets(NEW) + deletes)  # the caller's retry of the same batch, in the same process
     backend.apply(sets({"e": 5}))
     backend.close()
@@ -165,13 +163,11 @@ def test_batch_interrupted_between_steps_reopens_old_then_retries_to_new(
 
 
 @pytest.mark.parametrize("call", ["pwrite", "write"])
-def test_single_key_commit_interrupted_keeps_the_old_value(store, monkeypatch, call):
+def test_single_key_commit_interrupted_keeps_the_old_value(store, call):
     backend = opened(store)
-    fail_on_call(monkeypatch, call, 0)
-    with pytest.raises(OSError, match="simulated crash"):
+    with fail_on_call(call, 0), pytest.raises(OSError, match="injected"):
         backend.apply(sets({"b": 99}))
     backend.close()
-    monkeypatch.undo()
     assert contents(store) == as_bytes(OLD)
 
 
