@@ -79,6 +79,14 @@ WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n
 STRING_TOO_LONG = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
 OFFSET_OUT_OF_RANGE = b"-ERR offset is out of range\r\n"
 MAX_CLIENTS = b"-ERR max number of clients reached\r\n"
+# Redis's refusal of writes after a failed save (stop-writes-on-bgsave-error); LeakDB gives it for
+# writes refused while the data file cannot be written, and for a write-through write the file refused.
+MISCONF = (
+    b"-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to "
+    b"disk. Commands that may modify the data set are disabled, because this instance is configured "
+    b"to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). "
+    b"Please check the Redis logs for details about the RDB error.\r\n"
+)
 
 
 def wrong_arity(name: str) -> bytes:

@@ -81,6 +81,7 @@ class ServerState:
         self.bgsave_started: float | None = None  # time.monotonic() of the running BGSAVE
         self.bgsave_scheduled = False
         self.last_ok = True
+        self.last_failed_ms = 0  # when the last SAVE/BGSAVE failed
         self.last_seconds = -1
         self.saves = 0
 
@@ -160,13 +161,15 @@ def persistence_section(server: Any) -> Fields:
     state = state_of(server)
     storage = server.storage.info()
     failing = storage_failing(server.storage)
+    # A failed SAVE stays reported until a write reaches the file again (a flush, or a probe).
+    recovered = storage.get("last_flush_ms", 0) >= state.last_failed_ms
     return [
         ("loading", 0),
         ("async_loading", 0),
         ("rdb_changes_since_last_save", storage.get("queue_length", 0)),
         ("rdb_bgsave_in_progress", int(state.in_progress)),
         ("rdb_last_save_time", server.lastsave),
-        ("rdb_last_bgsave_status", "ok" if state.last_ok and not failing else "err"),
+        ("rdb_last_bgsave_status", "ok" if (state.last_ok or recovered) and not failing else "err"),
         ("rdb_last_bgsave_time_sec", state.last_seconds),
         ("rdb_current_bgsave_time_sec", state.current_seconds()),
         ("rdb_saves", state.saves),

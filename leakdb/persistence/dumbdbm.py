@@ -25,6 +25,8 @@ Python reads them with ``dbm.open(NAME, "r")``.  What differs from dbm.dumb is h
   entry.  A ``NAME.bak`` without ``NAME.dir`` is used as the index.  Anything else (a whole index
   without its closing marker line, a line that does not parse, a value past the end of ``NAME.dat``,
   two values sharing bytes) is damage: the store is refused and nothing is written to it.
+* Closing cleanly folds the journal into one whole index, so a cleanly closed store that lost
+  its end (a truncated copy, a full disk elsewhere) is refused, not read as a crash.
 * Opening for writing writes nothing to a store in the form LeakDB leaves it.  A store a crash left
   behind gets a fresh whole index first; one that is more than half unused space is compacted, in two
   steps that each end with a whole index (the live values copied past the end, then back to the
@@ -476,6 +478,13 @@ class DumbStore:
             self._rewrite = True
             raise
         self._end = cursor
+
+    def finish(self) -> None:
+        """Before a clean close: fold the journal into one whole index.  A store closed cleanly is
+        then a single index, ending in its marker line, so a truncation anywhere in it is damage
+        that :func:`inspect` reports (after a crash, a torn last batch is expected instead)."""
+        if self._dir_fd >= 0 and not self._undo and self._journal_lines > len(self._index) + 1:
+            self._write_whole_index()
 
     def close(self) -> None:
         """Close the files; uncommitted changes are dropped.  Idempotent."""

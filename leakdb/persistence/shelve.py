@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dbm
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from ..errors import StorageError
 from . import verify
 from .base import APPLICATION, Backend, Record, serialize
 from .dumbdbm import BLOCK, DumbStore
+
+logger = logging.getLogger("leakdb.storage")
 
 META_KEY = b"\x00leakdb"  # data keys start with a database number, so they never collide with it
 # Files a dbm implementation may create for one store, depending on which one the platform has.
@@ -192,9 +195,17 @@ class ShelveBackend(Backend):
 
     def close(self) -> None:
         with self._lock:
-            if self._dbm is not None:
-                self._dbm.close()
-                self._dbm = None
+            store = self._dbm
+            if store is None:
+                return
+            self._dbm = None
+            try:
+                if isinstance(store, DumbStore):
+                    store.finish()
+            except OSError as error:  # the journal stays valid; the next open reads it as it is
+                logger.warning("%s: folding the index at close failed: %s", self.filename, error)
+            finally:
+                store.close()
 
     def file_size(self) -> int:
         size = 0

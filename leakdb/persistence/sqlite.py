@@ -54,8 +54,7 @@ class SQLiteBackend(Backend):
     # -- opening -------------------------------------------------------------------------------------
 
     def open(self) -> None:
-        if self._has_content():
-            self._validate()
+        if self._has_content() and self._validate():
             self._verified = False  # the writer opens once load() has read every record
         else:
             self._open_writer()
@@ -70,8 +69,11 @@ class SQLiteBackend(Backend):
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(SCHEMA)
+            # One transaction creates the tables and the header: a failed creation leaves none of it.
             diskio.execute(connection, path, "BEGIN IMMEDIATE")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
             diskio.execute(
                 connection,
                 path,
@@ -99,8 +101,9 @@ class SQLiteBackend(Backend):
         except OSError as error:
             raise StorageError(f"{self.filename}: {error}") from error
 
-    def _validate(self) -> None:
-        """Refuse, without writing a byte, anything that is not a healthy LeakDB file we can read."""
+    def _validate(self) -> bool:
+        """Refuse, without writing a byte, anything that is not a healthy LeakDB file we can read;
+        False for an SQLite database with no tables yet (ours to initialise)."""
         try:
             with open(self.filename, "rb") as file:
                 header = file.read(len(SQLITE_MAGIC))
@@ -110,16 +113,16 @@ class SQLiteBackend(Backend):
             raise StorageError(f"{self.filename} is not a LeakDB file (not an SQLite database)")
         reader = connect_readonly(self.filename)
         try:
-            self._check(reader)
+            return self._check(reader)
         except sqlite3.Error as error:
             raise StorageError(f"{self.filename} is damaged or unreadable: {error}") from error
         finally:
             reader.close()
 
-    def _check(self, reader: sqlite3.Connection) -> None:
+    def _check(self, reader: sqlite3.Connection) -> bool:
         tables = {row[0] for row in reader.execute("SELECT name FROM sqlite_master")}
         if not tables:
-            return  # an empty SQLite database: ours to initialise
+            return False  # an empty SQLite database: ours to initialise
         if "leakdb_meta" not in tables or "keys" not in tables:
             raise StorageError(f"{self.filename} is an SQLite database but not a LeakDB file")
         meta = dict(reader.execute("SELECT name, value FROM leakdb_meta"))
@@ -145,6 +148,7 @@ class SQLiteBackend(Backend):
                     f"{self.filename} holds values of unknown type {type_name!r}; "
                     "was it written by a newer LeakDB?"
                 )
+        return True
 
     # -- reading and writing -------------------------------------------------------------------------
 

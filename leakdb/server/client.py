@@ -62,6 +62,7 @@ class Client:
         "output",
         "over_soft_limit_since",
         "parser",
+        "reply_batch",
         "resp",
         "server",
         "sock",
@@ -106,6 +107,7 @@ class Client:
         self.closed = False
         self.close_after_reply = False
         self.suspended = False
+        self.reply_batch = None  # write-through: the batch a blocked client's reply depends on
         self.output = bytearray()
         self.over_soft_limit_since: float | None = None
         loop = server.loop
@@ -351,7 +353,12 @@ class Client:
         self.suspended = False
         if self.closed:
             return
-        self.send(reply)
+        if self.write_through and reply:
+            # A pop or an EXEC waits for the commit of its changes.
+            batch, self.reply_batch = self.reply_batch, None
+            self.server.release_after_commit(self, [reply], batch)
+        else:
+            self.send(reply)
         if self.close_after_reply:
             if not self.output:
                 self.close()

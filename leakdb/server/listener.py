@@ -23,7 +23,7 @@ from ..commands import diskerror
 from ..commands.eviction import configure_memory
 from ..config import Config
 from ..engine.keyspace import Keyspace
-from ..errors import MAX_CLIENTS
+from ..errors import MAX_CLIENTS, MISCONF
 from ..version import REDIS_VERSION, __version__
 from .client import Client
 
@@ -66,7 +66,7 @@ class Server:
         self.clients: dict[int, Client] = {}
         self.watches = None  # the WATCH registry, made by the first WATCH
         self.pubsub = None  # channels and patterns, made by the first subscription
-        self._held: list[tuple[Client, list[bytes]]] = []
+        self._held: list[tuple[Client, list[bytes], Any]] = []  # (client, replies, their batch)
         self.stats = Stats()
         self.start_time = time.time()
         self.lastsave = int(time.time())
@@ -81,31 +81,42 @@ class Server:
         configure_memory(self)
         self.refusing_writes = False  # while the storage cannot write (commands/diskerror.py)
 
-    def release_after_commit(self, client: Client, replies: list[bytes]) -> None:
-        """Hold `client`'s replies until one commit covers every write made in this loop iteration."""
-        if self.refusing_writes:
-            # Write commands are refused, so these replies wait for nothing; housekeeping retries.
-            client.release(replies)
+    def release_after_commit(self, client: Client, replies: list[bytes], batch: Any = None) -> None:
+        """Hold `client`'s replies until one commit covers every write made in this loop iteration.
+
+        Replies are held with the batch of changes pending when they were made: if that batch
+        reaches the file they leave as they are, if the file refuses it (and it is undone) every one
+        of them becomes MISCONF, whoever flushed the batch.  With nothing pending (reads only, or
+        writes refused) there is nothing to wait for.
+        """
+        if batch is None:
+            queue = self.storage.queue
+            if self.refusing_writes or not len(queue):
+                client.release(replies)
+                return
+            batch = queue.pending_log
+        if batch.outcome is not None:  # already committed, or refused and undone
+            client.release(replies if batch.outcome else [MISCONF] * len(replies))
             return
         if not self._held:
             # Callbacks run after the I/O callbacks of the current loop iteration, before polling.
             self.loop.run_callback(self._commit_and_release)
-        self._held.append((client, replies))
+        self._held.append((client, replies, batch))
+
+    def pending_batch(self) -> Any:
+        """Write-through: the batch the changes made now go to (None otherwise)."""
+        return self.storage.queue.pending_log if self.storage.write_through else None
 
     def _commit_and_release(self) -> None:
         held, self._held = self._held, []
         try:
             self.storage.sync()
         except Exception as exc:
-            log.error("write-through commit failed: %s", exc)
-            diskerror.update(self)
-            refusal = b"-MISCONF LeakDB could not write to its data file (%s); the change is kept in "
-            refusal = refusal % str(exc).replace("\r", " ").replace("\n", " ").encode()
-            refusal += b"memory and will be retried\r\n"
-            held = [(client, [refusal] * len(replies)) for client, replies in held]
-        for client, replies in held:
+            log.error("write-through commit failed, its writes are undone: %s", exc)
+        diskerror.update(self)
+        for client, replies, batch in held:
             if not client.closed:
-                client.release(replies)
+                client.release(replies if batch.outcome is not False else [MISCONF] * len(replies))
 
     def next_client_id(self) -> int:
         self._next_id += 1
@@ -232,11 +243,11 @@ class Server:
                 client.drop_for_output_limit()
 
     def _retry_commit(self) -> None:
-        """Write-through: retry the writes a failed commit kept, so the refusal can end."""
-        try:
-            self.storage.sync()
-        except Exception as exc:
-            log.warning("write-through commit still failing: %s", exc)
+        """Write-through: learn whether the file takes writes again, so the refusal can end.  Writes
+        made meanwhile (expiry) are committed by the next commit; nothing pending is touched here."""
+        probe = getattr(self.storage, "probe", None)
+        if probe is not None and not probe():
+            log.warning("the data file still cannot be written: %s", self.storage.info().get("last_error"))
 
 
 def serve(storage: Any = None, port: int = 6379, bind: str = "127.0.0.1", **settings: Any) -> Server:
