@@ -15,8 +15,10 @@ Python reads them with ``dbm.open(NAME, "r")``.  What differs from dbm.dumb is h
   ``NAME.dir.tmp``, is fsynced and moved over ``NAME.dir`` with :func:`os.replace`.
   :meth:`DumbStore.commit` then appends each batch in one write: the lines of the keys it set, closed
   by the marker's line (dbm.dumb reads duplicate keys, the last line winning, so the journal is plain
-  dbm.dumb to it).  A batch that deletes a key, or a journal grown past twice the live keys, gets a
-  whole new index.
+  dbm.dumb to it).  A deleted key's line points at an empty value (a *tombstone*: no LeakDB record
+  is empty), so a deletion costs one line too.  A journal grown past twice the live keys gets a
+  whole new index, without tombstones; so does a store at a clean close.  dbm.dumb reading a store
+  that is open, or was killed, sees deleted keys as empty values until then.
 * Reading an index (:func:`inspect`) tells a crash from damage.  Lines after the last marker of a
   journal are a batch whose commit never finished, dropped with a torn last line; a leftover
   ``NAME.dir.tmp`` is a rewrite that never finished.  An index in dbm.dumb's own form (one line per
@@ -52,9 +54,12 @@ BLOCK = 512  # dbm.dumb's _BLOCKSIZE: where dbm.dumb itself puts values
 GRAIN = 16  # LeakDB's packed values start on these boundaries
 COMPACT_SLACK = 1024 * 1024  # unused bytes always tolerated before compacting
 Entry = tuple[int, int]  # (offset in .dat, size)
+# The journal line of a deleted key: an empty value, which no LeakDB record is.
+TOMBSTONE: Entry = (0, 0)
 
 # The line dbm.dumb writes for a key whose repr needs no escape: the fast path of reading an index.
 _PLAIN_LINE = re.compile(r"'([^'\\]*)', \((\d+), (\d+)\)\Z")
+_PLAIN_LINES = re.compile(r"^'([^'\\\n]*)', \((\d+), (\d+)\)$", re.MULTILINE)
 
 
 def extent(size: int) -> int:
@@ -109,6 +114,9 @@ def _parse(text: str, name: str, marker: bytes, found: IndexFile) -> tuple[list[
     recorded in `found.problems`."""
     lines = text.split("\n")
     torn = lines.pop() != ""
+    plain = _PLAIN_LINES.findall(text)
+    if len(plain) == len(lines):  # every line in the plain form (nearly always): parsed in one pass
+        return [(key.encode("latin-1"), (int(offset), int(size))) for key, offset, size in plain], torn
     entries = []
     for number, line in enumerate(lines, 1):
         parsed = _entry(line.rstrip())
@@ -153,7 +161,7 @@ def inspect(path: str, marker: bytes) -> IndexFile:
             )
             found.repair = True
         del entries[marks[-1] + 1 :]
-        found.entries = dict(entries)
+        found.entries = {key: entry for key, entry in dict(entries).items() if entry != TOMBSTONE}
         return found
     # dbm.dumb's own form: every line counts, the last one for a key winning.
     found.repair = True
@@ -406,12 +414,13 @@ class DumbStore:
         self._released.clear()
 
     def _needs_whole_index(self, changed: list[bytes]) -> bool:
-        if self._rewrite or any(key not in self._index for key in changed):
-            return True  # a deletion cannot be appended: dbm.dumb's index has no tombstones
+        if self._rewrite:
+            return True
         return self._journal_lines >= 2 * len(self._index) + 1024
 
     def _append(self, changed: list[bytes]) -> None:
-        lines = [_line(key, self._index[key]) for key in changed if key != self.marker]
+        index = self._index
+        lines = [_line(key, index.get(key, TOMBSTONE)) for key in changed if key != self.marker]
         lines.append(_line(self.marker, self._index[self.marker]))
         diskio.write_all(self._dir_fd, "".join(lines).encode("latin-1"), self.path + ".dir")
         self._journal_lines += len(lines)
