@@ -12,11 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import errors
 from .resp import ProtocolError, split_inline
 
 
 class ConfigError(ValueError):
     """A setting name or value that is not acceptable; the text is what the user sees."""
+
+
+class ValueRefused(ValueError):
+    """A value refused with Redis's own reason (CONFIG SET puts it after "failed ... - ")."""
 
 
 def _parse_bool(raw: str) -> bool:
@@ -74,29 +79,81 @@ OUTPUT_LIMIT_DEFAULTS = {
     "slave": (256 * 1024**2, 64 * 1024**2, 60),
     "pubsub": (32 * 1024**2, 8 * 1024**2, 60),
 }
+_INT64_MAX = 2**63 - 1
+
+
+def _limit_number(raw: str, memory: bool) -> int:
+    try:
+        value = parse_memory(raw) if memory else int(raw) if raw.isdigit() else -1
+    except ValueError:
+        value = -1
+    if not 0 <= value <= (2**64 - 1 if memory else _INT64_MAX):
+        raise ValueRefused(errors.BUFFER_LIMIT_VALUES)
+    return value
 
 
 def parse_output_limits(raw: str) -> dict[str, tuple[int, int, int]]:
-    """``normal 0 0 0 pubsub 32mb 8mb 60``: classes not named keep Redis's defaults."""
+    """``normal 0 0 0 pubsub 32mb 8mb 60``: the classes named, with Redis's checks and words; the
+    setting merges them into the classes it has (see Setting.merge)."""
     words = raw.split()
     if len(words) % 4:
-        raise ValueError(raw)
-    limits = dict(OUTPUT_LIMIT_DEFAULTS)
+        raise ValueRefused(errors.BUFFER_LIMIT_ARGUMENTS)
+    limits = {}
     for i in range(0, len(words), 4):
         name = words[i].lower()
         name = "slave" if name == "replica" else name
-        if name not in limits:
-            raise ValueError(raw)
-        seconds = int(words[i + 3])
-        hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
-        if min(hard, soft, seconds) < 0:
-            raise ValueError(raw)
-        limits[name] = (hard, soft, seconds)
+        if name not in OUTPUT_LIMIT_DEFAULTS:
+            raise ValueRefused(errors.BUFFER_LIMIT_CLASS)
+        hard, soft = _limit_number(words[i + 1], True), _limit_number(words[i + 2], True)
+        limits[name] = (hard, soft, _limit_number(words[i + 3], False))
     return limits
+
+
+def merge_output_limits(
+    current: dict[str, tuple[int, int, int]], named: dict
+) -> dict[str, tuple[int, int, int]]:
+    return {**current, **named}
 
 
 def format_output_limits(limits: dict[str, tuple[int, int, int]]) -> str:
     return " ".join(f"{name} {hard} {soft} {seconds}" for name, (hard, soft, seconds) in limits.items())
+
+
+def parse_memory_or_percent(raw: str) -> int:
+    """maxmemory-clients: bytes (``1gb``), or a percentage of maxmemory (``10%``, kept negative)."""
+    if raw.endswith("%"):
+        digits = raw[:-1]
+        if not digits.isdigit():
+            raise ValueRefused(errors.CONFIG_NOT_MEMORY_OR_PERCENT)
+        if int(digits) > 100:
+            raise ValueRefused(errors.CONFIG_PERCENT_TOO_BIG)
+        return -int(digits)
+    try:
+        value = parse_memory(raw)
+    except ValueError:
+        raise ValueRefused(errors.CONFIG_NOT_MEMORY_OR_PERCENT) from None
+    if value < 0 or raw.strip() != raw:
+        raise ValueRefused(errors.CONFIG_NOT_MEMORY_OR_PERCENT)
+    return value
+
+
+def format_memory_or_percent(value: int) -> str:
+    return f"{-value}%" if value < 0 else str(value)
+
+
+def client_memory_limit(config: Config) -> int:
+    """Bytes all clients together may use before one is evicted (0: no limit), as Redis computes it:
+    a percentage of maxmemory (none without maxmemory), and never less than 128 KB."""
+    setting, maxmemory = config["maxmemory-clients"], config["maxmemory"]
+    if setting < 0:
+        if not maxmemory:
+            return 0
+        limit = int(maxmemory * -setting / 100)
+    elif setting > 0:
+        limit = setting
+    else:
+        return 0
+    return max(limit, 128 * 1024)
 
 
 def _parse_positive_int(raw: str) -> int:
@@ -129,6 +186,9 @@ class Setting:
     format: Callable[[Any], str] = str
     choices: tuple[str, ...] = ()
     metavar: str = ""
+    # For a setting given in parts (client-output-buffer-limit names some classes): how a parsed
+    # value combines with the current one.
+    merge: Callable[[Any, Any], Any] | None = None
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
@@ -200,10 +260,11 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting(
             "client-output-buffer-limit",
-            parse_output_limits(""),
+            dict(OUTPUT_LIMIT_DEFAULTS),
             parse_output_limits,
-            "per client class: hard limit, soft limit, soft seconds (0: none)",
+            "per client class (normal, replica, pubsub): hard limit, soft limit, soft seconds (0: none)",
             format=format_output_limits,
+            merge=merge_output_limits,
         ),
         Setting(
             "stop-writes-on-bgsave-error",
@@ -241,6 +302,15 @@ SETTINGS: dict[str, Setting] = {
         Setting("logfile", "", str, "log to this file (empty: standard output)", mutable=False),
         Setting("save", "", str, "accepted for compatibility; LeakDB saves by its storage mode"),
         Setting("appendonly", False, _parse_bool, "accepted for compatibility", format=_format_bool),
+        Setting(
+            "maxmemory-clients",
+            0,
+            parse_memory_or_percent,
+            "evict clients once all of them together use this much memory, as bytes (1gb) or a "
+            "percentage of maxmemory (10%); 0: no limit",
+            format=format_memory_or_percent,
+            metavar="BYTES|PERCENT",
+        ),
     ]
 }
 
@@ -268,6 +338,10 @@ class Config:
             )
         try:
             value = setting.parse(raw)
+        except ValueRefused as refusal:
+            raise ConfigError(
+                f"CONFIG SET failed (possibly related to argument '{name}') - {refusal}"
+            ) from None
         except (ValueError, TypeError):
             raise ConfigError(
                 f"CONFIG SET failed (possibly related to argument '{name}') - argument couldn't "
@@ -276,6 +350,8 @@ class Config:
                 else f"CONFIG SET failed (possibly related to argument '{name}') - argument "
                 "must be one of the allowed values"
             ) from None
+        if setting.merge is not None:
+            value = setting.merge(self.values[setting.name], value)
         self.values[setting.name] = value
 
     def get(self, pattern: str) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from typing import Any
 import gevent
 
 from .. import errors
-from ..config import SETTINGS, value_kind
+from ..config import SETTINGS, ValueRefused, value_kind
 from ..engine.keyspace import now_ms
 from ..engine.numbers import parse_int
 from ..errors import CommandError, SyntaxErrorReply
@@ -134,6 +134,8 @@ def _checked_pairs(config: Any, args: list[bytes]) -> list[tuple[str, str]]:
         setting = SETTINGS[name.lower()]
         try:
             setting.parse(raw)
+        except ValueRefused as refusal:
+            raise CommandError(errors.CONFIG_BAD_VALUE.format(name, refusal)) from None
         except (ValueError, TypeError):
             raise CommandError(_refusal(name, setting)) from None
     return pairs
@@ -148,6 +150,7 @@ def config_set(client, args):
     for name, raw in _checked_pairs(config, args):
         config.set(name, raw)
     configure_memory(client.server)  # a new maxmemory or policy applies at once
+    client.server.configure_clients()  # and maxmemory-clients
     diskerror.update(client.server)  # stop-writes-on-bgsave-error applies at once
     return OK
 

@@ -21,7 +21,7 @@ from gevent.server import StreamServer
 
 from ..commands import diskerror
 from ..commands.eviction import configure_memory
-from ..config import Config
+from ..config import Config, client_memory_limit
 from ..engine.keyspace import Keyspace
 from ..errors import MAX_CLIENTS, MISCONF
 from ..version import REDIS_VERSION, __version__
@@ -39,6 +39,7 @@ class Stats:
         self.rejected_connections = 0
         self.expired_keys = 0
         self.evicted_keys = 0
+        self.evicted_clients = 0
         self.net_input_bytes = 0
         self.net_output_bytes = 0
 
@@ -80,6 +81,13 @@ class Server:
         self.memory = None  # a leakdb.evict.Memory while maxmemory is set
         configure_memory(self)
         self.refusing_writes = False  # while the storage cannot write (commands/diskerror.py)
+        # Client memory: unsent replies of every client (kept on the slow path of a send), the
+        # eviction limit from maxmemory-clients (0: off), and INFO's recent maxima.
+        self.output_bytes = 0
+        self.client_memory_limit = 0
+        self.recent_max_output = 0
+        self.recent_max_input = 0
+        self._client_timer: Any = None
 
     def release_after_commit(self, client: Client, replies: list[bytes], batch: Any = None) -> None:
         """Hold `client`'s replies until one commit covers every write made in this loop iteration.
@@ -141,6 +149,7 @@ class Server:
         housekeeping = self.loop.timer(1.0, 1.0)
         housekeeping.start(self._housekeeping)
         self._timers = [expiry, housekeeping]
+        self.configure_clients()
         queue = getattr(self.storage, "queue", None)
         if queue is not None and hasattr(queue, "on_state_change"):
             # The queue's timer thread reports a failed or recovered flush; react on the hub.
@@ -170,6 +179,8 @@ class Server:
             acceptor.close()
         for timer in self._timers:
             timer.stop()
+        if self._client_timer is not None:
+            self._client_timer.stop()
         for client in list(self.clients.values()):
             client.close()
         try:
@@ -188,6 +199,8 @@ class Server:
             acceptor.close()
         for timer in self._timers:
             timer.stop()
+        if self._client_timer is not None:
+            self._client_timer.stop()
         for client in list(self.clients.values()):
             client.close()
         self._stopped.set()
@@ -228,19 +241,66 @@ class Server:
         diskerror.update(self)
 
     def _close_slow_readers(self) -> None:
-        """Close clients whose unsent replies stayed over the soft output limit too long."""
+        """Close clients whose unsent replies stayed over the soft output limit for more than its
+        seconds (Redis's rule), and note the largest buffers for INFO."""
         now = time.monotonic()
+        largest_output = largest_input = 0
         for client in list(self.clients.values()):
+            largest_input = max(largest_input, client.parser.pending())
             if not client.output:
                 client.over_soft_limit_since = None
                 continue
+            largest_output = max(largest_output, len(client.output))
             _, soft, seconds = client.output_limits()
             if not soft or len(client.output) <= soft:
                 client.over_soft_limit_since = None
             elif client.over_soft_limit_since is None:
                 client.over_soft_limit_since = now
-            elif now - client.over_soft_limit_since >= seconds:
+            elif now - client.over_soft_limit_since > seconds:
                 client.drop_for_output_limit()
+        self.recent_max_output, self.recent_max_input = largest_output, largest_input
+
+    # -- client eviction (maxmemory-clients) ---------------------------------------------------------
+
+    def configure_clients(self) -> None:
+        """Apply maxmemory-clients (and maxmemory, which a percentage refers to): a timer checks
+        the clients' memory hz times a second while a limit is set; without one nothing runs."""
+        self.client_memory_limit = client_memory_limit(self.config)
+        if self.client_memory_limit and self._client_timer is None and self._acceptors:
+            hz = max(1, min(500, int(self.config["hz"])))
+            self._client_timer = self.loop.timer(1.0 / hz, 1.0 / hz)
+            self._client_timer.start(self.evict_clients)
+        elif not self.client_memory_limit and self._client_timer is not None:
+            self._client_timer.stop()
+            self._client_timer = None
+        if self.client_memory_limit:
+            self.evict_clients()
+
+    def clients_memory(self) -> int:
+        return sum(client.memory() for client in self.clients.values())
+
+    def evict_clients(self) -> None:
+        """While all clients together use at least maxmemory-clients, evict the ones in the biggest
+        memory bucket first, as Redis does: buckets double from 32 KB, and clients that set CLIENT
+        NO-EVICT are never evicted."""
+        limit = self.client_memory_limit
+        if not limit:
+            return
+        usage = {client: client.memory() for client in self.clients.values()}
+        total = sum(usage.values())
+        if total < limit:
+            return
+        candidates = sorted(
+            (client for client in usage if not client.no_evict and not client.closed),
+            key=lambda client: (-_bucket(usage[client]), client.id),
+        )
+        for client in candidates:
+            if total < limit:
+                return
+            total -= usage[client]
+            client.evict()
+        if total >= limit:
+            log.warning("Over client maxmemory after evicting all evictable clients")
 
     def _retry_commit(self) -> None:
         """Write-through: learn whether the file takes writes again, so the refusal can end.  Writes
@@ -248,6 +308,11 @@ class Server:
         probe = getattr(self.storage, "probe", None)
         if probe is not None and not probe():
             log.warning("the data file still cannot be written: %s", self.storage.info().get("last_error"))
+
+
+def _bucket(memory: int) -> int:
+    """Redis's client memory bucket: 0 below 32 KB, then one per doubling."""
+    return max(0, memory.bit_length() - 15)
 
 
 def serve(storage: Any = None, port: int = 6379, bind: str = "127.0.0.1", **settings: Any) -> Server:
