@@ -281,7 +281,7 @@ def block(
     client sent (``args[0]``), for CLIENT LIST.  Never returns: raises Suspend (in process, without a
     server, the caller sees that the command would block).
     """
-    if client.server is None:
+    if getattr(client.server, "loop", None) is None:  # in process: nothing could wake it
         raise Suspend(lambda: client.resp.null_array)
     blocking = registry(client.server)
     name = command.decode("utf-8", "replace").lower()

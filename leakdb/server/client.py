@@ -213,7 +213,8 @@ class Client:
         while True:
             try:
                 args = get()
-            except (ProtocolError, hiredis.ProtocolError) as exc:
+            except (ProtocolError, hiredis.ProtocolError, TypeError) as exc:
+                # TypeError: hiredis building a RESP3 map or set whose key is an aggregate.
                 self._send_replies(replies, count)
                 self._protocol_error(exc if type(exc) is ProtocolError else translate_error(exc))
                 return

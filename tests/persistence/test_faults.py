@@ -56,6 +56,9 @@ WRITES = [
     ("XTRIM", "x", "MAXLEN", "1"),
     ("COPY", "h", "h2"),
     ("MSET", "a", "1", "b", "2"),
+    ("SWAPDB", "0", "1"),
+    ("MOVE", "a", "2"),
+    ("SWAPDB", "0", "1"),
     ("FLUSHDB",),
     ("SET", "last", "1"),
 ]
