@@ -92,10 +92,20 @@ def write(results: Results, out: Path, command: str, publish: bool) -> Path:
     (out / "RESULTS.md").write_text(text)
     report.write_csv(out / "results.csv", results, facts)
     if publish:
-        shutil.copyfile(out / "RESULTS.md", HERE / "RESULTS.md")
+        published = HERE / "RESULTS.md"
+        faults = _faults_block(published.read_text() if published.exists() else "")
+        published.write_text(text + (f"\n{faults}\n" if faults else ""))
         if (out / "throughput.png").exists():
             shutil.copyfile(out / "throughput.png", HERE / "throughput.png")
     return out / "RESULTS.md"
+
+
+def _faults_block(published: str) -> str:
+    """The tables ``python -m benchmarks.faults --publish`` keeps in RESULTS.md, carried over."""
+    begin, end = "<!-- faults: begin -->", "<!-- faults: end -->"
+    if begin in published and end in published:
+        return published[published.index(begin) : published.index(end) + len(end)]
+    return ""
 
 
 def print_targets(results: Results) -> None:

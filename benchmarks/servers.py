@@ -151,15 +151,17 @@ class ServerPool:
         directory: Path | None = None,
         extra: tuple[str, ...] = (),
         ready_timeout: float = 300.0,
+        environment: dict[str, str] | None = None,
     ) -> RunningServer:
-        """Start `spec` and wait until it answers PING with PONG (not -LOADING)."""
+        """Start `spec` (with `environment` added to ours) and wait until it answers PING with PONG
+        (not -LOADING)."""
         port = free_port()
         directory = directory or self.root / f"{spec.name.replace(' ', '-')}-{port}"
         directory.mkdir(parents=True, exist_ok=True)
         # The working tree's leakdb (or the spec's checkout), whatever is installed.
         source = spec.source or REPO_ROOT
         python_path = os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")])
-        env = {**os.environ, "PYTHONPATH": python_path}
+        env = {**os.environ, **(environment or {}), "PYTHONPATH": python_path}
         started = time.perf_counter()
         with open(directory / "server.log", "ab") as log:
             process = subprocess.Popen(

@@ -121,27 +121,40 @@ OUTPUT_LIMIT_DEFAULTS = {
     "slave": (256 * 1024**2, 64 * 1024**2, 60),
     "pubsub": (32 * 1024**2, 8 * 1024**2, 60),
 }
+_INT64_MAX = 2**63 - 1
+
+
+def _limit_number(raw: str, memory: bool) -> int:
+    try:
+        value = parse_memory(raw) if memory else int(raw) if raw.isdigit() else -1
+    except ValueError:
+        value = -1
+    if not 0 <= value <= (2**64 - 1 if memory else _INT64_MAX):
+        raise BadValue(errors.BUFFER_LIMIT_VALUES)
+    return value
 
 
 def parse_output_limits(raw: str) -> dict[str, tuple[int, int, int]]:
-    """``normal 0 0 0 pubsub 32mb 8mb 60``: classes not named keep Redis's defaults."""
+    """``normal 0 0 0 pubsub 32mb 8mb 60``: the classes named, with Redis's checks and words; the
+    setting merges them into the classes it has (see Setting.merge)."""
     words = raw.split()
     if len(words) % 4:
-        raise BadValue(errors.OUTPUT_LIMIT_ARGS)
-    limits = dict(OUTPUT_LIMIT_DEFAULTS)
+        raise BadValue(errors.BUFFER_LIMIT_ARGUMENTS)
+    limits = {}
     for i in range(0, len(words), 4):
         name = words[i].lower()
         name = "slave" if name == "replica" else name
-        if name not in limits:
-            raise BadValue(errors.OUTPUT_LIMIT_CLASS)
-        try:
-            hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
-        except BadValue:
-            raise BadValue(errors.OUTPUT_LIMIT_VALUES) from None
-        if not _INTEGER.fullmatch(words[i + 3]) or int(words[i + 3]) < 0:
-            raise BadValue(errors.OUTPUT_LIMIT_VALUES)
-        limits[name] = (hard, soft, int(words[i + 3]))
+        if name not in OUTPUT_LIMIT_DEFAULTS:
+            raise BadValue(errors.BUFFER_LIMIT_CLASS)
+        hard, soft = _limit_number(words[i + 1], True), _limit_number(words[i + 2], True)
+        limits[name] = (hard, soft, _limit_number(words[i + 3], False))
     return limits
+
+
+def merge_output_limits(
+    current: dict[str, tuple[int, int, int]], named: dict
+) -> dict[str, tuple[int, int, int]]:
+    return {**current, **named}
 
 
 def format_output_limits(limits: dict[str, tuple[int, int, int]]) -> str:
@@ -194,6 +207,43 @@ def _parse_octal(raw: str) -> int:
     return value
 
 
+def parse_memory_or_percent(raw: str) -> int:
+    """maxmemory-clients: bytes (``1gb``), or a percentage of maxmemory (``10%``, kept negative)."""
+    if raw.endswith("%"):
+        digits = raw[:-1]
+        if not digits.isdigit():
+            raise BadValue(errors.CONFIG_NOT_MEMORY_OR_PERCENT)
+        if int(digits) > 100:
+            raise BadValue(errors.CONFIG_PERCENT_TOO_BIG)
+        return -int(digits)
+    try:
+        value = parse_memory(raw)
+    except BadValue:
+        raise BadValue(errors.CONFIG_NOT_MEMORY_OR_PERCENT) from None
+    if value < 0 or raw.strip() != raw:
+        raise BadValue(errors.CONFIG_NOT_MEMORY_OR_PERCENT)
+    return value
+
+
+def format_memory_or_percent(value: int) -> str:
+    return f"{-value}%" if value < 0 else str(value)
+
+
+def client_memory_limit(config: Config) -> int:
+    """Bytes all clients together may use before one is evicted (0: no limit), as Redis computes it:
+    a percentage of maxmemory (none without maxmemory), and never less than 128 KB."""
+    setting, maxmemory = config["maxmemory-clients"], config["maxmemory"]
+    if setting < 0:
+        if not maxmemory:
+            return 0
+        limit = int(maxmemory * -setting / 100)
+    elif setting > 0:
+        limit = setting
+    else:
+        return 0
+    return max(limit, 128 * 1024)
+
+
 def _format_octal(value: int) -> str:
     return f"{value:o}"
 
@@ -238,6 +288,9 @@ class Setting:
     metavar: str = ""
     #: How many words the value may take on a config file line (``save 3600 1 300 100``).
     many_words: bool = False
+    # For a setting given in parts (client-output-buffer-limit names some classes): how a parsed
+    # value combines with the current one.
+    merge: Callable[[Any, Any], Any] | None = None
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
@@ -352,11 +405,12 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting(
             "client-output-buffer-limit",
-            parse_output_limits(""),
+            dict(OUTPUT_LIMIT_DEFAULTS),
             parse_output_limits,
-            "per client class: hard limit, soft limit, soft seconds (0: none)",
+            "per client class (normal, replica, pubsub): hard limit, soft limit, soft seconds (0: none)",
             format=format_output_limits,
             many_words=True,
+            merge=merge_output_limits,
         ),
         Setting(
             "stop-writes-on-bgsave-error",
@@ -463,6 +517,15 @@ SETTINGS: dict[str, Setting] = {
             "tls-cluster", False, _parse_bool, "accepted for compatibility (no cluster)", format=_format_bool
         ),
         Setting("appendonly", False, _parse_bool, "accepted for compatibility", format=_format_bool),
+        Setting(
+            "maxmemory-clients",
+            0,
+            parse_memory_or_percent,
+            "evict clients once all of them together use this much memory, as bytes (1gb) or a "
+            "percentage of maxmemory (10%); 0: no limit",
+            format=format_memory_or_percent,
+            metavar="BYTES|PERCENT",
+        ),
     ]
 }
 
@@ -492,6 +555,8 @@ class Config:
         except BadValue as exc:
             message = errors.CONFIG_BAD_VALUE.format(name, exc).removeprefix("ERR ")
             raise ConfigError(message, str(exc)) from None
+        if setting.merge is not None:
+            value = setting.merge(self.values[setting.name], value)
         self.values[setting.name] = value
         if starting:
             self.given.add(setting.name)

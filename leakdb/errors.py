@@ -79,6 +79,14 @@ WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n
 STRING_TOO_LONG = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
 OFFSET_OUT_OF_RANGE = b"-ERR offset is out of range\r\n"
 MAX_CLIENTS = b"-ERR max number of clients reached\r\n"
+# Redis's refusal of writes after a failed save (stop-writes-on-bgsave-error); LeakDB gives it for
+# writes refused while the data file cannot be written, and for a write-through write the file refused.
+MISCONF = (
+    b"-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to "
+    b"disk. Commands that may modify the data set are disabled, because this instance is configured "
+    b"to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). "
+    b"Please check the Redis logs for details about the RDB error.\r\n"
+)
 
 
 def wrong_arity(name: str) -> bytes:
@@ -185,6 +193,12 @@ OUTPUT_LIMIT_VALUES = "Error in hard, soft or soft_seconds setting in buffer lim
 CONFIG_NOT_SECONDS = "argument must be a number of seconds, 0 or more"
 CONFIG_EMPTY = "argument can't be empty"
 CONFIG_NOT_CLASS_PATH = "argument must be module:Class (an importable module and a class in it)"
+CONFIG_NOT_VALID = "argument couldn't be parsed"
+CONFIG_NOT_MEMORY_OR_PERCENT = "argument must be a memory or percent value"
+CONFIG_PERCENT_TOO_BIG = "percentage argument must be less or equal to 100"
+BUFFER_LIMIT_ARGUMENTS = "Wrong number of arguments in buffer limit configuration."
+BUFFER_LIMIT_CLASS = "Invalid client class specified in buffer limit configuration."
+BUFFER_LIMIT_VALUES = "Error in hard, soft or soft_seconds setting in buffer limit configuration."
 INVALID_COMMAND = "ERR Invalid command specified"
 NO_KEY_ARGS = "ERR The command has no key arguments"
 INVALID_ARGS_FOR_KEYS = "ERR Invalid number of arguments specified for command"

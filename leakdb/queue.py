@@ -2,7 +2,10 @@
 
 A flush runs when asked, when the queue reaches ``maxsize`` (in the writer, synchronously), on a timer
 thread every ``flush_interval`` seconds, and on close.  A batch that fails is put back in front of newer
-writes and retried with back-off; nothing is ever dropped.
+writes and retried with back-off; nothing is ever dropped.  A write-through storage passes `discard`
+instead: a batch the file refused is handed to it (to undo in memory) and not retried.  Each batch
+records how it ended (``outcome``), so whoever waits on a batch learns its fate, whichever thread or
+caller flushed it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class FifoLog(list):
     """Every pending item, oldest first."""
 
     add = list.append
+    outcome: bool | None = None  # set when the batch was flushed: True written, False refused
 
     def items(self) -> list[Any]:
         return self
@@ -55,9 +59,10 @@ class CoalescingLog:
     a segment: changes after them coalesce among themselves and are applied after them.
     """
 
-    __slots__ = ("_current", "_frozen", "_segments")
+    __slots__ = ("_current", "_frozen", "_segments", "outcome")
 
     def __init__(self, changes: Iterable[Change] = ()) -> None:
+        self.outcome: bool | None = None  # set when the batch was flushed: True written, False refused
         self._current: dict[tuple[int, bytes], Change] = {}
         self._frozen = 0  # entries in the segments before the current one
         self._segments: list[dict[tuple[int, bytes], Change] | Change] = [self._current]
@@ -131,8 +136,10 @@ class WriteQueue:
         new_log: Callable[[], Any] = FifoLog,
         maxsize: int = 0,
         name: str = "",
+        discard: Callable[[list[Any]], None] | None = None,
     ) -> None:
         self._process = process
+        self._discard = discard
         self._new_log = new_log
         self._pending = new_log()
         self.maxsize = maxsize
@@ -160,6 +167,11 @@ class WriteQueue:
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    @property
+    def pending_log(self) -> Any:
+        """The batch new writes go to; its ``outcome`` is set once it has been flushed."""
+        return self._pending
 
     def put(self, item: Any) -> None:
         lock = self._lock
@@ -210,6 +222,8 @@ class WriteQueue:
             finally:
                 self._flush_lock.release()
         with self._flush_lock:
+            if self._discard is not None:
+                return self._flush_once()  # a refused batch is undone, not retried
             for attempt in range(self.force_attempts):
                 if self._flush_once():
                     return True
@@ -262,24 +276,44 @@ class WriteQueue:
         finally:
             self._flushing_thread = None
         if failed:
-            with self._lock:
-                self._pending = self._pending.merged_after(list(failed))
-                self._in_flight = None
-            self._failures += 1
-            self.flush_errors += 1
-            if self._failures == 1 and self.on_state_change is not None:
-                self.on_state_change()
-            delay = min(self.max_backoff, self.retry_delay * 2 ** (self._failures - 1))
-            self._retry_at = time.monotonic() + delay
-            logger.warning(
-                "%s: %d of %d items kept for a retry in %.2fs",
-                self.name,
-                len(failed),
-                len(items),
-                delay,
-            )
+            batch.outcome = False
+            self._keep_or_discard(list(failed), len(items))
+            self._in_flight = None
+            self.record_failure()
             return False
+        batch.outcome = True
         self._in_flight = None
+        self.record_success()
+        return True
+
+    def _keep_or_discard(self, failed: list[Any], total: int) -> None:
+        if self._discard is not None:
+            try:
+                self._discard(failed)
+                logger.warning("%s: %d items refused by the file were undone", self.name, len(failed))
+                return
+            except Exception:
+                logger.exception(
+                    "%s: undoing %d refused items failed; they are retried", self.name, len(failed)
+                )
+        with self._lock:
+            self._pending = self._pending.merged_after(failed)
+        logger.warning("%s: %d of %d items kept for a retry", self.name, len(failed), total)
+
+    def record_failure(self, error: str | None = None) -> None:
+        """Count a failed write (a flush, or a probe of the file) and back off."""
+        if error is not None:
+            self.last_error = error
+        self._failures += 1
+        self.flush_errors += 1
+        if self._failures == 1 and self.on_state_change is not None:
+            self.on_state_change()
+        self._retry_at = time.monotonic() + min(
+            self.max_backoff, self.retry_delay * 2 ** (self._failures - 1)
+        )
+
+    def record_success(self) -> None:
+        """Count a write that reached the file: failing ends."""
         if self._failures and self.on_state_change is not None:
             self._failures = 0
             self.on_state_change()
@@ -287,7 +321,6 @@ class WriteQueue:
         self._retry_at = 0.0
         self.flushes += 1
         self.last_flush_ms = now_ms()
-        return True
 
     # -- the timer -----------------------------------------------------------------------------------
 

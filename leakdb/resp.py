@@ -210,6 +210,10 @@ _HIREDIS_ERRORS = {
 
 def translate_error(exc: Exception) -> ProtocolError:
     """Turn hiredis's wording into the words Redis uses for the same protocol error."""
+    if isinstance(exc, TypeError):
+        # hiredis builds RESP3 maps and sets as dicts and sets, and fails on an aggregate used as
+        # a key or member: a map or set where Redis wants a bulk string.
+        return ProtocolError("expected '$', got '%'")
     text = str(exc)
     if text in _HIREDIS_ERRORS:
         return ProtocolError(_HIREDIS_ERRORS[text])
@@ -421,7 +425,7 @@ class RequestParser:
     def _next_multibulk(self) -> list[bytes] | bool | None:
         try:
             command = self.reader.gets()
-        except hiredis.ProtocolError as exc:
+        except (hiredis.ProtocolError, TypeError) as exc:
             raise translate_error(exc) from None
         if command is False or command is None:
             return command
@@ -471,10 +475,18 @@ def bad_element(value: Any) -> ProtocolError:
 
 
 def _type_char(value: Any) -> str:
+    if isinstance(value, bool):
+        return "#"
     if isinstance(value, int):
         return ":"
+    if isinstance(value, float):
+        return ","
     if isinstance(value, list):
         return "*"
+    if isinstance(value, dict):
+        return "%"
+    if isinstance(value, set):
+        return "~"
     if value is None:
         return "$"
     return "+"

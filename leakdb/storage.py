@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .codec import Codec, get_codec
-from .engine.keyspace import DEFAULT_DATABASES, Change, Database, Keyspace, now_ms
+from .engine.keyspace import DEFAULT_DATABASES, FLUSHDB, SWAPDB, Change, Database, Keyspace, now_ms
 from .errors import NotAnIntegerError, StorageError, ValueNotAnIntegerError
 from .persistence import Backend, open_backend
 from .queue import CoalescingLog, FifoLog, QueueItem, WriteQueue
@@ -390,6 +390,7 @@ class _FileMixin:
     def _open_file(self, filename: str | os.PathLike | None, backend: str | Backend) -> None:
         self.filename = os.fspath(filename) if filename else getattr(backend, "filename", "")
         self.backend = open_backend(backend, self.filename)
+        self.backend.databases = len(self.keyspace)
         self.backend.open()
         try:
             self._load()
@@ -434,7 +435,17 @@ class _FileMixin:
 
 
 class PersistentStorage(_FileMixin, _QueuedMixin, DefaultStorage):
-    """Write-through: every mutating call is committed to the file before it returns."""
+    """Write-through: every mutating call is committed to the file before it returns.
+
+    A change reaches memory first (commands change the keyspace in place) and the file at the next
+    :meth:`sync`.  When the file refuses a batch, :meth:`_undo` puts every key the batch touched back
+    to what the file holds, so memory never keeps a write the caller was told failed.  The batch is
+    known only by its change records, so whatever changes the keyspace (a command, a transaction,
+    a script, expiry) is undone the same way.  Undoing reads the file, so it needs a backend that
+    can :meth:`~leakdb.persistence.base.Backend.fetch`; with one that cannot, or a file that cannot
+    even be read, the batch is kept and retried instead (and logged).  Use one writing thread (the
+    server's event loop is one): the undo runs on the thread whose sync failed.
+    """
 
     mode = "persistent"
     write_through = True
@@ -453,7 +464,7 @@ class PersistentStorage(_FileMixin, _QueuedMixin, DefaultStorage):
         backend = upstream_backend(backend, upstream, upstream_cluster, upstream_load)
         super().__init__(codec=codec, databases=1 if upstream else databases, keyspace=keyspace)
         self._open_file(filename, backend)
-        self.queue = WriteQueue(self._write, CoalescingLog, name=self.filename)
+        self.queue = WriteQueue(self._write, CoalescingLog, name=self.filename, discard=self._undo)
         self.keyspace.add_listener(self.queue.put)
         self._attach_upstream()
         _open_storages.add(self)
@@ -463,12 +474,53 @@ class PersistentStorage(_FileMixin, _QueuedMixin, DefaultStorage):
         return []
 
     def sync(self) -> None:
-        """Commit every change made so far (one transaction).  Raises StorageError if the write fails;
-        the changes stay pending and the next sync retries them."""
+        """Commit every change made so far (one transaction).  Raises StorageError if the write fails,
+        after undoing the changes in memory: the keys they touched hold what the file holds."""
         self.queue.flush_or_raise()
 
     def flush(self, force: bool = False) -> bool:
         return self.queue.flush(force=True)
+
+    def probe(self) -> bool:
+        """Whether the file takes a write again after a failure: one small real write (nothing
+        pending is touched, so any thread may ask).  Success ends the failing state."""
+        try:
+            self.backend.probe()
+        except Exception as error:
+            self.queue.record_failure(f"{type(error).__name__}: {error}")
+            return False
+        self.queue.record_success()
+        return True
+
+    def _undo(self, changes: list[Change]) -> None:
+        """Put every key `changes` touched back to its committed state, read from the file.  Other
+        listeners (WATCH, memory accounting, blocked clients) see the restores as writes; this
+        storage's own queue does not, since the file already holds them."""
+        whole: set[int] = set()
+        keys: dict[tuple[int, bytes], None] = {}
+        for change in changes:
+            if change.op == FLUSHDB:
+                whole.add(change.db)
+            elif change.op == SWAPDB:
+                whole.update((change.db, change.value))
+            else:
+                keys[(change.db, change.key)] = None
+        backend, keyspace = self.backend, self.keyspace
+        # Read everything first: a file that cannot be read leaves memory as it was (and raises).
+        databases = {db: list(backend.fetch_db(db)) for db in whole}
+        committed = {slot: backend.fetch(*slot) for slot in keys if slot[0] not in whole}
+        keyspace.remove_listener(self.queue.put)
+        try:
+            for db, records in databases.items():
+                database = keyspace[db]
+                database.flush()
+                for key, value, deadline in records:
+                    database.restore(key, value, deadline)
+            for (db, key), record in committed.items():
+                value, deadline = record if record is not None else (None, None)
+                keyspace[db].restore(key, value, deadline)
+        finally:
+            keyspace.add_listener(self.queue.put)
 
     def _describe(self) -> list[str]:
         return [f"{self.filename} {self.file_size()} bytes", *super()._describe()]

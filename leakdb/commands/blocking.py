@@ -128,6 +128,7 @@ class Blocking:
     def __init__(self, server: Any) -> None:
         self.keyspace = server.keyspace
         self.loop = server.loop
+        self.pending_batch: Callable[[], Any] = getattr(server, "pending_batch", lambda: None)
         self.queues: dict[tuple[int, bytes], deque[Waiter]] = {}
         self.by_client: dict[int, Waiter] = {}  # client id -> its waiter, while it is blocked
         self.waiting = 0
@@ -239,6 +240,9 @@ class Blocking:
                 self.forget(waiter)
                 continue
             waiter.reply = _serve(waiter, db, key, value)
+            # A write-through server sends the reply only once the batch holding this pop is
+            # committed (and MISCONF if the file refuses it and the pop is undone).
+            waiter.client.reply_batch = self.pending_batch()
             self.forget(waiter)
 
     # -- disconnects ---------------------------------------------------------------------------------
@@ -339,7 +343,7 @@ def block(
     client sent (``args[0]``), for CLIENT LIST.  Never returns: raises Suspend (in process, without a
     server, the caller sees that the command would block).
     """
-    if client.server is None:
+    if getattr(client.server, "loop", None) is None:  # in process: nothing could wake it
         raise Suspend(lambda: client.resp.null_array)
     blocking = registry(client.server)
     name = command.decode("utf-8", "replace").lower()

@@ -13,16 +13,12 @@ import logging
 import weakref
 from typing import Any
 
+from ..errors import MISCONF
 from .registry import DISPATCH, WRITE, Handler
 
-log = logging.getLogger("leakdb.server")
+__all__ = ["MISCONF", "storage_failing", "update"]
 
-MISCONF = (
-    b"-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to "
-    b"disk. Commands that may modify the data set are disabled, because this instance is configured "
-    b"to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). "
-    b"Please check the Redis logs for details about the RDB error.\r\n"
-)
+log = logging.getLogger("leakdb.server")
 
 _refusing: weakref.WeakSet[Any] = weakref.WeakSet()
 _originals: dict[bytes, tuple[Handler, int, int, Any]] = {}

@@ -81,6 +81,7 @@ class ServerState:
         self.bgsave_started: float | None = None  # time.monotonic() of the running BGSAVE
         self.bgsave_scheduled = False
         self.last_ok = True
+        self.last_failed_ms = 0  # when the last SAVE/BGSAVE failed
         self.last_seconds = -1
         self.saves = 0
 
@@ -116,12 +117,18 @@ def clients_section(server: Any) -> Fields:
         ("connected_clients", len(server.clients)),
         ("cluster_connections", 0),
         ("maxclients", server.config["maxclients"]),
-        ("client_recent_max_input_buffer", 0),
-        ("client_recent_max_output_buffer", 0),
+        ("client_recent_max_input_buffer", max(server.recent_max_input, _largest(server, "input"))),
+        ("client_recent_max_output_buffer", max(server.recent_max_output, _largest(server, "output"))),
         ("blocked_clients", blocked),
         ("tracking_clients", 0),
         ("clients_in_timeout_table", in_timeout_table),
     ]
+
+
+def _largest(server: Any, kind: str) -> int:
+    if kind == "output":
+        return max((len(client.output) for client in server.clients.values()), default=0)
+    return max((client.parser.pending() for client in server.clients.values()), default=0)
 
 
 def memory_section(server: Any) -> Fields:
@@ -151,6 +158,8 @@ def memory_section(server: Any) -> Fields:
         ("maxmemory_human", human_bytes(maxmemory)),
         ("maxmemory_policy", server.config["maxmemory-policy"]),
         ("mem_fragmentation_ratio", f"{rss / used:.2f}"),
+        ("mem_clients_slaves", 0),
+        ("mem_clients_normal", server.clients_memory()),
         ("mem_allocator", "pymalloc"),
         ("lazyfree_pending_objects", 0),
     ]
@@ -160,13 +169,15 @@ def persistence_section(server: Any) -> Fields:
     state = state_of(server)
     storage = server.storage.info()
     failing = storage_failing(server.storage)
+    # A failed SAVE stays reported until a write reaches the file again (a flush, or a probe).
+    recovered = storage.get("last_flush_ms", 0) >= state.last_failed_ms
     return [
         ("loading", 0),
         ("async_loading", 0),
         ("rdb_changes_since_last_save", storage.get("queue_length", 0)),
         ("rdb_bgsave_in_progress", int(state.in_progress)),
         ("rdb_last_save_time", server.lastsave),
-        ("rdb_last_bgsave_status", "ok" if state.last_ok and not failing else "err"),
+        ("rdb_last_bgsave_status", "ok" if (state.last_ok or recovered) and not failing else "err"),
         ("rdb_last_bgsave_time_sec", state.last_seconds),
         ("rdb_current_bgsave_time_sec", state.current_seconds()),
         ("rdb_saves", state.saves),
@@ -190,7 +201,7 @@ def stats_section(server: Any) -> Fields:
         ("rejected_connections", stats.rejected_connections),
         ("expired_keys", stats.expired_keys),
         ("evicted_keys", stats.evicted_keys),
-        ("evicted_clients", 0),
+        ("evicted_clients", stats.evicted_clients),
         ("pubsub_channels", 0),
         ("pubsub_patterns", 0),
         ("total_forks", 0),

@@ -11,6 +11,7 @@ from typing import Any
 
 import hiredis
 
+from ..config import Config
 from ..engine.keyspace import Keyspace
 from ..errors import CommandError
 from ..resp import RESP3
@@ -18,10 +19,23 @@ from . import DISPATCH, lookup
 from .registry import Suspend
 
 
+class EmbeddedServer:
+    """What commands read from their server, for calls made in process: the keyspace (FLUSHALL,
+    SWAPDB, MOVE, COPY ... DB, SELECT) and default settings.  It has no event loop, so a command
+    that would block or wait is refused."""
+
+    memory = None
+    refusing_writes = False
+    loop = None
+
+    def __init__(self, keyspace: Keyspace) -> None:
+        self.keyspace = keyspace
+        self.config = Config(databases=len(keyspace))
+
+
 class EmbeddedClient:
     """The session state a command handler expects from a client, for calls made in process."""
 
-    server = None
     authenticated = True
     close_after_reply = False
     in_exec = False
@@ -31,6 +45,7 @@ class EmbeddedClient:
 
     def __init__(self, keyspace: Keyspace, db: int = 0) -> None:
         self.keyspace = keyspace
+        self.server = EmbeddedServer(keyspace)
         self.select(db)
         self.resp = RESP3
 
@@ -89,6 +104,7 @@ _SERVER_ONLY = frozenset(
         "shutdown",
         "save",
         "bgsave",
+        "lastsave",
         "debug",
         "monitor",
         "subscribe",

@@ -18,6 +18,7 @@ import gevent
 
 from .. import errors
 from ..config import SETTINGS, BadValue
+from ..engine.keyspace import now_ms
 from ..engine.numbers import parse_int
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import OK, Verbatim, bulk
@@ -148,6 +149,7 @@ def config_set(client, args):
                 "Unable to update TLS configuration. Check server logs."
             ) from None
     configure_memory(client.server)  # a new maxmemory or policy applies at once
+    client.server.configure_clients()  # and maxmemory-clients
     diskerror.update(client.server)  # stop-writes-on-bgsave-error applies at once
     return OK
 
@@ -244,8 +246,16 @@ def config_help(client, args):
 
 
 def flush_storage(server: Any) -> str | None:
-    """Flush the storage's queue and sync its file; None on success, else why it failed."""
+    """Flush the storage's queue and sync its file; None on success, else why it failed.
+
+    A write-through storage has nothing to flush: every acknowledged write is in the file, and the
+    writes of this loop iteration are committed (or undone) by the event loop before their replies
+    leave.  Saving then asks whether the file takes writes, which is safe from this thread.
+    """
     storage = server.storage
+    probe = getattr(storage, "probe", None)
+    if storage.write_through and probe is not None:
+        return None if probe() else f"saving failed: {storage.info().get('last_error')}"
     try:
         done = storage.flush(force=True)
     except Exception as exc:
@@ -262,6 +272,8 @@ def _save_in_thread(server: Any) -> str | None:
     started = time.monotonic()
     problem = gevent.get_hub().threadpool.spawn(flush_storage, server).get()
     state.last_ok = problem is None
+    if problem is not None:
+        state.last_failed_ms = now_ms()
     state.last_seconds = int(time.monotonic() - started)
     if problem is None:
         server.lastsave = int(time.time())

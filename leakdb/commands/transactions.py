@@ -13,10 +13,10 @@ from typing import Any
 
 from .. import errors
 from ..engine.keyspace import DELETE, FLUSHDB, SWAPDB, Change, now_ms
-from ..errors import CommandError
+from ..errors import MISCONF, CommandError
 from ..resp import OK, QUEUED
 from .pubsub import ping_in_context, session_table
-from .registry import DISPATCH, Command, Handler, Suspend, command
+from .registry import DISPATCH, WRITE, Command, Handler, Suspend, command
 
 log = logging.getLogger("leakdb.server")
 
@@ -252,6 +252,17 @@ def _queuer(declared: Command) -> Handler:
         return queue_container
     if "no_multi" in declared.flags:
         return lambda client, args: queue_error(client, NOT_IN_MULTI)
+    if WRITE in declared.flags or declared.name == "ping":
+
+        def queue_unless_refused(client: Any, args: list[bytes]) -> bytes:
+            # As Redis does, a write refused for a disk error fails the transaction at queue time.
+            server = client.server
+            if server is not None and server.refusing_writes:
+                return queue_error(client, MISCONF)
+            _queue(client, (handler, args, declared))
+            return QUEUED
+
+        return queue_unless_refused
 
     def queue(client: Any, args: list[bytes]) -> bytes:
         _queue(client, (handler, args, declared))

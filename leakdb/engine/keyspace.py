@@ -213,6 +213,15 @@ class Database:
         if self.notify is not None:
             self.notify(_new_change(Change, (EXPIRE, self.index, key, None, expire_at_ms)))
 
+    def restore(self, key: bytes, value: Any, expire_at_ms: int | None) -> None:
+        """Put `key` back as a file holds it (`value` None: absent), reported like any write; a
+        deadline already past leaves the key absent."""
+        if value is None or (expire_at_ms is not None and expire_at_ms <= now_ms()):
+            if key in self.data:
+                self._remove(key)
+            return
+        self.set(key, value, expire_at_ms)
+
     def flush(self) -> None:
         self.data = self.data.__class__()  # a read-through dict stays one
         self.expires = {}

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..engine.keyspace import Change
+from ..engine.keyspace import DEFAULT_DATABASES, Change
 from ..engine.stream import Stream
 from ..engine.zset import ZSet
 from ..errors import StorageError
@@ -81,6 +81,8 @@ class Backend(ABC):
 
     #: Short name shown by INFO and ``str(storage)``.
     name: str = ""
+    #: Databases the keyspace has; the storage sets it before open(), and a record outside them is damage.
+    databases: int = DEFAULT_DATABASES
 
     def __init__(self, filename: str) -> None:
         self.filename = os.fspath(filename)
@@ -101,6 +103,20 @@ class Backend(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the file; idempotent."""
+
+    def probe(self) -> None:
+        """One small real write, to learn whether the file can be written again after a failure;
+        raises as apply() does.  The default applies an empty batch."""
+        self.apply([])
+
+    def fetch(self, db: int, key: bytes) -> tuple[Any, int | None] | None:
+        """The committed (value, deadline) of one key, or None; a write-through storage reads it to
+        undo a batch the file refused.  Backends without it cannot undo (the batch is retried)."""
+        raise NotImplementedError
+
+    def fetch_db(self, db: int) -> Iterator[tuple[bytes, Any, int | None]]:
+        """Every committed (key, value, deadline) of one database, as fetch() reads one key."""
+        raise NotImplementedError
 
     def file_size(self) -> int:
         """Bytes the store takes on disk."""

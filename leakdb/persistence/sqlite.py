@@ -3,6 +3,11 @@
 Every batch of changes is one transaction, so a process crash loses nothing that was committed.
 Layout: ``leakdb_meta(name, value)`` holds the application name and format version; ``keys`` holds one
 row per key with its Redis type, its serialized value and its deadline.
+
+An existing file is read through a read-only connection first: its header, SQLite's integrity check
+and, while :meth:`SQLiteBackend.load` streams them, every record by the rules ``leakdb check``
+applies.  Only once all of that passed is it opened for writing, so a damaged file is never written
+to.  Statements and commits that change the file go through :mod:`.diskio`.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from ..engine.keyspace import DELETE, EXPIRE, FLUSHDB, SET, SWAPDB, Change, now_ms
 from ..errors import StorageError
+from . import diskio, verify
 from .base import APPLICATION, FORMAT_VERSION, Backend, Record, deserialize, known_type, serialize
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -41,32 +48,50 @@ class SQLiteBackend(Backend):
     def __init__(self, filename: str) -> None:
         super().__init__(filename)
         self._connection: sqlite3.Connection | None = None
+        self._verified = True  # False between open() of an existing file and the end of load()
         self._lock = threading.Lock()
 
     # -- opening -------------------------------------------------------------------------------------
 
     def open(self) -> None:
-        if self._has_content():
-            self._validate()
+        if self._has_content() and self._validate():
+            self._verified = False  # the writer opens once load() has read every record
+        else:
+            self._open_writer()
+
+    def _open_writer(self) -> None:
         # check_same_thread=False: write-behind flushes run on the timer thread; self._lock serialises.
-        connection = sqlite3.connect(self.filename, check_same_thread=False, isolation_level=None)
+        path = self.filename
+        try:
+            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StorageError(f"{path}: cannot open for writing: {error}") from error
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(SCHEMA)
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute(
+            # One transaction creates the tables and the header: a failed creation leaves none of it.
+            diskio.execute(connection, path, "BEGIN IMMEDIATE")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            diskio.execute(
+                connection,
+                path,
                 "INSERT OR IGNORE INTO leakdb_meta VALUES ('application', ?), ('format_version', ?)",
                 (APPLICATION, str(FORMAT_VERSION)),
             )
-            connection.execute(
-                "DELETE FROM keys WHERE expire_at_ms IS NOT NULL AND expire_at_ms <= ?", (now_ms(),)
+            diskio.execute(
+                connection,
+                path,
+                "DELETE FROM keys WHERE expire_at_ms IS NOT NULL AND expire_at_ms <= ?",
+                (now_ms(),),
             )
-            connection.execute("COMMIT")
+            diskio.commit(connection, path)
         except sqlite3.Error as error:
             connection.close()
-            raise StorageError(f"{self.filename}: cannot open for writing: {error}") from error
+            raise StorageError(f"{path}: cannot open for writing: {error}") from error
         self._connection = connection
+        self._verified = True
 
     def _has_content(self) -> bool:
         try:
@@ -76,8 +101,9 @@ class SQLiteBackend(Backend):
         except OSError as error:
             raise StorageError(f"{self.filename}: {error}") from error
 
-    def _validate(self) -> None:
-        """Refuse, without writing a byte, anything that is not a healthy LeakDB file we can read."""
+    def _validate(self) -> bool:
+        """Refuse, without writing a byte, anything that is not a healthy LeakDB file we can read;
+        False for an SQLite database with no tables yet (ours to initialise)."""
         try:
             with open(self.filename, "rb") as file:
                 header = file.read(len(SQLITE_MAGIC))
@@ -87,16 +113,16 @@ class SQLiteBackend(Backend):
             raise StorageError(f"{self.filename} is not a LeakDB file (not an SQLite database)")
         reader = connect_readonly(self.filename)
         try:
-            self._check(reader)
+            return self._check(reader)
         except sqlite3.Error as error:
             raise StorageError(f"{self.filename} is damaged or unreadable: {error}") from error
         finally:
             reader.close()
 
-    def _check(self, reader: sqlite3.Connection) -> None:
+    def _check(self, reader: sqlite3.Connection) -> bool:
         tables = {row[0] for row in reader.execute("SELECT name FROM sqlite_master")}
         if not tables:
-            return  # an empty SQLite database: ours to initialise
+            return False  # an empty SQLite database: ours to initialise
         if "leakdb_meta" not in tables or "keys" not in tables:
             raise StorageError(f"{self.filename} is an SQLite database but not a LeakDB file")
         meta = dict(reader.execute("SELECT name, value FROM leakdb_meta"))
@@ -111,36 +137,112 @@ class SQLiteBackend(Backend):
                 f"{self.filename} has LeakDB format version {version}, newer than the version "
                 f"{FORMAT_VERSION} this LeakDB reads; upgrade LeakDB to open it"
             )
-        problem = reader.execute("PRAGMA quick_check").fetchone()[0]
+        problem = reader.execute("PRAGMA integrity_check").fetchone()[0]
         if problem != "ok":
-            raise StorageError(f"{self.filename} is damaged: {problem}")
+            raise StorageError(
+                f"{self.filename} is damaged: {problem} (run 'leakdb check' for a full report)"
+            )
         for (type_name,) in reader.execute("SELECT DISTINCT type FROM keys"):
             if not known_type(type_name):
                 raise StorageError(
                     f"{self.filename} holds values of unknown type {type_name!r}; "
                     "was it written by a newer LeakDB?"
                 )
+        return True
 
     # -- reading and writing -------------------------------------------------------------------------
 
     def load(self) -> Iterator[Record]:
-        connection = self._require()
-        with self._lock:
-            rows = connection.execute("SELECT db, key, type, value, expire_at_ms FROM keys")
-            for db, key, type_name, blob, expire_at_ms in rows:
-                yield db, bytes(key), deserialize(type_name, bytes(blob)), expire_at_ms
+        if self._verified:
+            connection = self._require()  # a new file: nothing to check
+            with self._lock:
+                rows = connection.execute("SELECT db, key, type, value, expire_at_ms FROM keys")
+                for db, key, type_name, blob, expire_at_ms in rows:
+                    yield db, bytes(key), deserialize(type_name, bytes(blob)), expire_at_ms
+            return
+        reader = connect_readonly(self.filename)
+        try:
+            rows = reader.execute(f"SELECT {ROW_COLUMNS} FROM keys")
+            for row in rows:
+                yield self._checked(row)
+        except sqlite3.DatabaseError as error:
+            raise StorageError(f"{self.filename} is damaged: {error}") from error
+        finally:
+            reader.close()
+        self._open_writer()  # every record was sound
+
+    def _checked(self, row: tuple) -> Record:
+        db, key, type_name, blob, deadline, *kinds = row
+        problem = row_problem(db, key, kinds)
+        if problem is None:
+            try:
+                return (
+                    db,
+                    key,
+                    verify.sound_value(db, key, type_name, blob, deadline, self.databases),
+                    deadline,
+                )
+            except StorageError as error:
+                problem = str(error)
+        else:
+            problem = (
+                f"{verify.describe(db, key if isinstance(key, bytes) else str(key).encode())}: {problem}"
+            )
+        raise StorageError(f"{self.filename}: {problem} (run 'leakdb check' for a full report)")
 
     def apply(self, changes: list[Change]) -> None:
-        connection = self._require()
+        connection = self._writer()
+        path = self.filename
         with self._lock:
-            connection.execute("BEGIN")
+            diskio.execute(connection, path, "BEGIN")
             try:
-                _write_batch(connection, changes)
-                connection.execute("COMMIT")
+                _write_batch(connection, path, changes)
+                diskio.commit(connection, path)
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
+
+    def probe(self) -> None:
+        connection = self._writer()
+        path = self.filename
+        with self._lock:
+            diskio.execute(connection, path, "BEGIN")
+            try:
+                diskio.execute(
+                    connection,
+                    path,
+                    "UPDATE leakdb_meta SET value = value WHERE name = 'format_version'",
+                )
+                diskio.commit(connection, path)
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+
+    def fetch(self, db: int, key: bytes) -> tuple[Any, int | None] | None:
+        connection = self._require()
+        with self._lock:
+            row = connection.execute(
+                "SELECT type, value, expire_at_ms FROM keys WHERE db = ? AND key = ?", (db, key)
+            ).fetchone()
+        if row is None:
+            return None
+        return deserialize(row[0], bytes(row[1])), row[2]
+
+    def fetch_db(self, db: int) -> Iterator[tuple[bytes, Any, int | None]]:
+        connection = self._require()
+        with self._lock:
+            rows = connection.execute(
+                "SELECT key, type, value, expire_at_ms FROM keys WHERE db = ?", (db,)
+            ).fetchall()
+        for key, type_name, blob, deadline in rows:
+            yield bytes(key), deserialize(type_name, bytes(blob)), deadline
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._connection is None and not self._verified:
+            raise StorageError(f"{self.filename}: not verified yet (load() it before writing)")
+        return self._require()
 
     def close(self) -> None:
         with self._lock:
@@ -164,7 +266,25 @@ class SQLiteBackend(Backend):
         return self._connection
 
 
-def _write_batch(connection: sqlite3.Connection, changes: list[Change]) -> None:
+# The columns a row is verified by: the values, then SQLite's storage class of each.
+ROW_COLUMNS = (
+    "db, key, type, value, expire_at_ms, typeof(db), typeof(key), typeof(value), typeof(expire_at_ms)"
+)
+
+
+def row_problem(db: Any, key: Any, kinds: list[str]) -> str | None:
+    """What is wrong with a row's storage classes (ROW_COLUMNS' typeof() values), if anything."""
+    db_kind, key_kind, blob_kind, deadline_kind = kinds
+    if db_kind != "integer":
+        return f"database number is stored as {db_kind}"
+    if key_kind != "blob" or blob_kind != "blob":
+        return f"key and value must be blobs, found {key_kind} and {blob_kind}"
+    if deadline_kind not in ("integer", "null"):
+        return f"expiry deadline is stored as {deadline_kind}"
+    return None
+
+
+def _write_batch(connection: sqlite3.Connection, path: str, changes: list[Change]) -> None:
     # Runs of SETs (nearly every batch) go through one executemany; order is kept across other ops.
     upserts = []
     for change in changes:
@@ -173,30 +293,28 @@ def _write_batch(connection: sqlite3.Connection, changes: list[Change]) -> None:
             upserts.append((change.db, change.key, type_name, blob, change.expire_at_ms))
             continue
         if upserts:
-            connection.executemany(UPSERT, upserts)
+            diskio.executemany(connection, path, UPSERT, upserts)
             upserts = []
-        _write(connection, change)
+        _write(connection, path, change)
     if upserts:
-        connection.executemany(UPSERT, upserts)
+        diskio.executemany(connection, path, UPSERT, upserts)
 
 
-def _write(connection: sqlite3.Connection, change: Change) -> None:
+def _write(connection: sqlite3.Connection, path: str, change: Change) -> None:
     op = change.op
-    if op == SET:
-        type_name, blob = serialize(change.value)
-        connection.execute(UPSERT, (change.db, change.key, type_name, blob, change.expire_at_ms))
-    elif op == DELETE:
-        connection.execute(REMOVE, (change.db, change.key))
+    run = diskio.execute
+    if op == DELETE:
+        run(connection, path, REMOVE, (change.db, change.key))
     elif op == EXPIRE:
-        connection.execute(SET_DEADLINE, (change.expire_at_ms, change.db, change.key))
+        run(connection, path, SET_DEADLINE, (change.expire_at_ms, change.db, change.key))
     elif op == FLUSHDB:
-        connection.execute("DELETE FROM keys WHERE db = ?", (change.db,))
+        run(connection, path, "DELETE FROM keys WHERE db = ?", (change.db,))
     elif op == SWAPDB:
         # Three steps through negative numbers, because (db, key) is unique at every row update.
         first, second = change.db, change.value
-        connection.execute("UPDATE keys SET db = -1 - db WHERE db = ?", (first,))
-        connection.execute("UPDATE keys SET db = ? WHERE db = ?", (first, second))
-        connection.execute("UPDATE keys SET db = ? WHERE db = ?", (second, -1 - first))
+        run(connection, path, "UPDATE keys SET db = -1 - db WHERE db = ?", (first,))
+        run(connection, path, "UPDATE keys SET db = ? WHERE db = ?", (first, second))
+        run(connection, path, "UPDATE keys SET db = ? WHERE db = ?", (second, -1 - first))
     else:
         raise StorageError(f"unknown change operation {op!r}")
 

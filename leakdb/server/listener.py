@@ -24,9 +24,9 @@ from gevent.server import StreamServer
 from .. import errors
 from ..commands import diskerror
 from ..commands.eviction import configure_memory
-from ..config import Config
+from ..config import Config, client_memory_limit
 from ..engine.keyspace import Keyspace
-from ..errors import MAX_CLIENTS
+from ..errors import MAX_CLIENTS, MISCONF
 from ..version import REDIS_VERSION, __version__
 from .client import Client, TLSClient
 from .tls import Handshake, TLSConfigError, build_context
@@ -43,6 +43,7 @@ class Stats:
         self.rejected_connections = 0
         self.expired_keys = 0
         self.evicted_keys = 0
+        self.evicted_clients = 0
         self.net_input_bytes = 0
         self.net_output_bytes = 0
 
@@ -70,7 +71,7 @@ class Server:
         self.clients: dict[int, Client] = {}
         self.watches = None  # the WATCH registry, made by the first WATCH
         self.pubsub = None  # channels and patterns, made by the first subscription
-        self._held: list[tuple[Client, list[bytes]]] = []
+        self._held: list[tuple[Client, list[bytes], Any]] = []  # (client, replies, their batch)
         self.stats = Stats()
         self.start_time = time.time()
         self.lastsave = int(time.time())
@@ -88,32 +89,50 @@ class Server:
         self.memory = None  # a leakdb.evict.Memory while maxmemory is set
         configure_memory(self)
         self.refusing_writes = False  # while the storage cannot write (commands/diskerror.py)
+        # Client memory: unsent replies of every client (kept on the slow path of a send), the
+        # eviction limit from maxmemory-clients (0: off), and INFO's recent maxima.
+        self.output_bytes = 0
+        self.client_memory_limit = 0
+        self.recent_max_output = 0
+        self.recent_max_input = 0
+        self._client_timer: Any = None
 
-    def release_after_commit(self, client: Client, replies: list[bytes]) -> None:
-        """Hold `client`'s replies until one commit covers every write made in this loop iteration."""
-        if self.refusing_writes:
-            # Write commands are refused, so these replies wait for nothing; housekeeping retries.
-            client.release(replies)
+    def release_after_commit(self, client: Client, replies: list[bytes], batch: Any = None) -> None:
+        """Hold `client`'s replies until one commit covers every write made in this loop iteration.
+
+        Replies are held with the batch of changes pending when they were made: if that batch
+        reaches the file they leave as they are, if the file refuses it (and it is undone) every one
+        of them becomes MISCONF, whoever flushed the batch.  With nothing pending (reads only, or
+        writes refused) there is nothing to wait for.
+        """
+        if batch is None:
+            queue = self.storage.queue
+            if self.refusing_writes or not len(queue):
+                client.release(replies)
+                return
+            batch = queue.pending_log
+        if batch.outcome is not None:  # already committed, or refused and undone
+            client.release(replies if batch.outcome else [MISCONF] * len(replies))
             return
         if not self._held:
             # Callbacks run after the I/O callbacks of the current loop iteration, before polling.
             self.loop.run_callback(self._commit_and_release)
-        self._held.append((client, replies))
+        self._held.append((client, replies, batch))
+
+    def pending_batch(self) -> Any:
+        """Write-through: the batch the changes made now go to (None otherwise)."""
+        return self.storage.queue.pending_log if self.storage.write_through else None
 
     def _commit_and_release(self) -> None:
         held, self._held = self._held, []
         try:
             self.storage.sync()
         except Exception as exc:
-            log.error("write-through commit failed: %s", exc)
-            diskerror.update(self)
-            refusal = b"-MISCONF LeakDB could not write to its data file (%s); the change is kept in "
-            refusal = refusal % str(exc).replace("\r", " ").replace("\n", " ").encode()
-            refusal += b"memory and will be retried\r\n"
-            held = [(client, [refusal] * len(replies)) for client, replies in held]
-        for client, replies in held:
+            log.error("write-through commit failed, its writes are undone: %s", exc)
+        diskerror.update(self)
+        for client, replies, batch in held:
             if not client.closed:
-                client.release(replies)
+                client.release(replies if batch.outcome is not False else [MISCONF] * len(replies))
 
     def next_client_id(self) -> int:
         self._next_id += 1
@@ -162,6 +181,7 @@ class Server:
             upstream_changes.start(near.apply)
             near.wake = upstream_changes.send
             self._timers.append(upstream_changes)
+        self.configure_clients()
         queue = getattr(self.storage, "queue", None)
         if queue is not None and hasattr(queue, "on_state_change"):
             # The queue's timer thread reports a failed or recovered flush; react on the hub.
@@ -220,6 +240,8 @@ class Server:
         self._close_listeners()
         for timer in self._timers:
             timer.stop()
+        if self._client_timer is not None:
+            self._client_timer.stop()
         for client in list(self.clients.values()):
             client.close()
         lead = f"{reason}: " if reason else ""
@@ -241,6 +263,8 @@ class Server:
         self._close_listeners()
         for timer in self._timers:
             timer.stop()
+        if self._client_timer is not None:
+            self._client_timer.stop()
         for client in list(self.clients.values()):
             client.close()
         self._stopped.set()
@@ -300,26 +324,78 @@ class Server:
         diskerror.update(self)
 
     def _close_slow_readers(self) -> None:
-        """Close clients whose unsent replies stayed over the soft output limit too long."""
+        """Close clients whose unsent replies stayed over the soft output limit for more than its
+        seconds (Redis's rule), and note the largest buffers for INFO."""
         now = time.monotonic()
+        largest_output = largest_input = 0
         for client in list(self.clients.values()):
+            largest_input = max(largest_input, client.parser.pending())
             if not client.output:
                 client.over_soft_limit_since = None
                 continue
+            largest_output = max(largest_output, len(client.output))
             _, soft, seconds = client.output_limits()
             if not soft or len(client.output) <= soft:
                 client.over_soft_limit_since = None
             elif client.over_soft_limit_since is None:
                 client.over_soft_limit_since = now
-            elif now - client.over_soft_limit_since >= seconds:
+            elif now - client.over_soft_limit_since > seconds:
                 client.drop_for_output_limit()
+        self.recent_max_output, self.recent_max_input = largest_output, largest_input
+
+    # -- client eviction (maxmemory-clients) ---------------------------------------------------------
+
+    def configure_clients(self) -> None:
+        """Apply maxmemory-clients (and maxmemory, which a percentage refers to): a timer checks
+        the clients' memory hz times a second while a limit is set; without one nothing runs."""
+        self.client_memory_limit = client_memory_limit(self.config)
+        if self.client_memory_limit and self._client_timer is None and self._acceptors:
+            hz = max(1, min(500, int(self.config["hz"])))
+            self._client_timer = self.loop.timer(1.0 / hz, 1.0 / hz)
+            self._client_timer.start(self.evict_clients)
+        elif not self.client_memory_limit and self._client_timer is not None:
+            self._client_timer.stop()
+            self._client_timer = None
+        if self.client_memory_limit:
+            self.evict_clients()
+
+    def clients_memory(self) -> int:
+        return sum(client.memory() for client in self.clients.values())
+
+    def evict_clients(self) -> None:
+        """While all clients together use at least maxmemory-clients, evict the ones in the biggest
+        memory bucket first, as Redis does: buckets double from 32 KB, and clients that set CLIENT
+        NO-EVICT are never evicted."""
+        limit = self.client_memory_limit
+        if not limit:
+            return
+        usage = {client: client.memory() for client in self.clients.values()}
+        total = sum(usage.values())
+        if total < limit:
+            return
+        candidates = sorted(
+            (client for client in usage if not client.no_evict and not client.closed),
+            key=lambda client: (-_bucket(usage[client]), client.id),
+        )
+        for client in candidates:
+            if total < limit:
+                return
+            total -= usage[client]
+            client.evict()
+        if total >= limit:
+            log.warning("Over client maxmemory after evicting all evictable clients")
 
     def _retry_commit(self) -> None:
-        """Write-through: retry the writes a failed commit kept, so the refusal can end."""
-        try:
-            self.storage.sync()
-        except Exception as exc:
-            log.warning("write-through commit still failing: %s", exc)
+        """Write-through: learn whether the file takes writes again, so the refusal can end.  Writes
+        made meanwhile (expiry) are committed by the next commit; nothing pending is touched here."""
+        probe = getattr(self.storage, "probe", None)
+        if probe is not None and not probe():
+            log.warning("the data file still cannot be written: %s", self.storage.info().get("last_error"))
+
+
+def _bucket(memory: int) -> int:
+    """Redis's client memory bucket: 0 below 32 KB, then one per doubling."""
+    return max(0, memory.bit_length() - 15)
 
 
 class ListenError(OSError):

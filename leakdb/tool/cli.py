@@ -24,6 +24,7 @@ from .files import (
     BadRecord,
     DataFile,
     Entry,
+    ShelveFile,
     detect_backend,
     entry_problem,
     open_data_file,
@@ -185,6 +186,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(
             f"db{db}: keys={counts['keys']},expires={counts['expires']},expired={counts['expired']} {types}"
         )
+    for warning in report["warnings"]:
+        print(f"warning: {warning}")
     return EXIT_OK
 
 
@@ -208,7 +211,34 @@ def file_info(data: DataFile) -> dict[str, Any]:
         "expires": sum(c["expires"] for c in databases.values()),
         "expired": sum(c["expired"] for c in databases.values()),
         "databases": {str(db): databases[db] for db in sorted(databases)},
+        "warnings": file_warnings(data),
     }
+
+
+def file_warnings(data: DataFile) -> list[str]:
+    """What makes a file slow or big beyond its data: the shelve layouts' costs."""
+    if not isinstance(data, ShelveFile):
+        return []
+    warnings = []
+    unused = data.unused_bytes()
+    if data.format_version < 2:
+        warnings.append(
+            "this shelve file has LeakDB's first layout, a 512-byte block per value: big, and slow "
+            "to load; leakdb-server packs it when it next opens it (the file then needs this "
+            "LeakDB, or a newer one, to be written)"
+        )
+    elif unused > 1024 * 1024 and unused > data.file_size() // 2:
+        warnings.append(
+            f"{unused} bytes of {data.path}.dat are unused; leakdb-server compacts the file when "
+            "it next opens it"
+        )
+    if data.count() > 100_000:
+        warnings.append(
+            f"{data.count()} keys in a shelve file: every key is read and checked one by one at "
+            "start-up, and the index is rewritten whole as it grows; the sqlite backend "
+            "('leakdb convert') loads faster and writes less"
+        )
+    return warnings
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dbm
 import json
-import math
 import os
 import sqlite3
 from abc import ABC, abstractmethod
@@ -19,13 +18,11 @@ from typing import Any
 
 from ..engine.keyspace import DEFAULT_DATABASES
 from ..errors import StorageError
-from ..persistence.base import APPLICATION, FORMAT_VERSION, deserialize, known_type
-from ..persistence.containers import unpack_scored
-from ..persistence.shelve import META_KEY, SUFFIXES, decode_record
-from ..persistence.sqlite import SQLITE_MAGIC, connect_readonly
-
-# Deadlines past year 9999 are not something LeakDB writes; such a number is damage, not a long TTL.
-MAX_DEADLINE_MS = 253_402_300_800_000
+from ..persistence import dumbdbm, shelve, verify
+from ..persistence.base import APPLICATION, deserialize
+from ..persistence.base import FORMAT_VERSION as SQLITE_FORMAT_VERSION
+from ..persistence.shelve import META_KEY, SUFFIXES, split_record
+from ..persistence.sqlite import ROW_COLUMNS, SQLITE_MAGIC, connect_readonly, row_problem
 
 
 @dataclass(frozen=True)
@@ -54,38 +51,12 @@ class BadRecord:
 
 
 def entry_problem(entry: Entry, databases: int = DEFAULT_DATABASES) -> str | None:
-    """Why LeakDB could not load `entry`, or None when it is sound."""
-    if not 0 <= entry.db < databases:
-        return f"database {entry.db} is outside 0..{databases - 1}"
-    if not known_type(entry.type_name):
-        return f"unknown value type {entry.type_name!r} (written by a newer LeakDB?)"
-    deadline = entry.expire_at_ms
-    if deadline is not None and not 0 < deadline <= MAX_DEADLINE_MS:
-        return f"expiry deadline {deadline} ms is not a plausible Unix time"
-    try:
-        entry.value()
-    except (StorageError, ValueError) as error:
-        return f"{entry.type_name} value does not decode: {error}"
-    if entry.type_name == "zset":
-        return _zset_problem(entry.blob)
-    return None
+    """Why LeakDB could not load `entry`, or None when it is sound (the rules a server opening the
+    file applies, from leakdb.persistence.verify)."""
+    return verify.record_problem(entry.db, entry.type_name, entry.blob, entry.expire_at_ms, databases)
 
 
-def _zset_problem(blob: bytes) -> str | None:
-    # Loading keeps the last of a repeated member and would order a NaN score arbitrarily; LeakDB
-    # never writes either, so both are damage.
-    seen: set[bytes] = set()
-    for member, score in unpack_scored(blob):
-        if math.isnan(score):
-            return f"zset member {member!r} has a NaN score"
-        if member in seen:
-            return f"zset member {member!r} is stored twice"
-        seen.add(member)
-    return None
-
-
-def describe(db: int, key: bytes) -> str:
-    return f"db {db} key {key!r}"
+describe = verify.describe
 
 
 class DataFile(ABC):
@@ -174,7 +145,7 @@ class SQLiteFile(DataFile):
             raise StorageError(f"{self.path} is an SQLite database but not a LeakDB file")
         rows = self._connection.execute("SELECT name, value FROM leakdb_meta")
         meta = {str(name): str(value) for name, value in rows}
-        _check_meta(self.path, meta)
+        _check_meta(self.path, meta, SQLITE_FORMAT_VERSION)
         return meta
 
     def count(self) -> int:
@@ -190,10 +161,7 @@ class SQLiteFile(DataFile):
 
     def entries(self) -> Iterator[Entry | BadRecord]:
         try:
-            rows = self._connection.execute(
-                "SELECT db, key, type, value, expire_at_ms, typeof(db), typeof(key), typeof(value),"
-                " typeof(expire_at_ms) FROM keys ORDER BY db, key"
-            )
+            rows = self._connection.execute(f"SELECT {ROW_COLUMNS} FROM keys ORDER BY db, key")
             for row in rows:
                 yield _sqlite_entry(row)
         except sqlite3.DatabaseError as error:
@@ -202,9 +170,7 @@ class SQLiteFile(DataFile):
     def lookup(self, db: int, key: bytes) -> Entry | None:
         with self._reading():
             row = self._connection.execute(
-                "SELECT db, key, type, value, expire_at_ms, typeof(db), typeof(key), typeof(value),"
-                " typeof(expire_at_ms) FROM keys WHERE db = ? AND key = ?",
-                (db, key),
+                f"SELECT {ROW_COLUMNS} FROM keys WHERE db = ? AND key = ?", (db, key)
             ).fetchone()
         if row is None:
             return None
@@ -238,28 +204,36 @@ class SQLiteFile(DataFile):
 
 
 def _sqlite_entry(row: tuple) -> Entry | BadRecord:
-    db, key, type_name, blob, deadline, db_kind, key_kind, blob_kind, deadline_kind = row
+    db, key, type_name, blob, deadline, *kinds = row
     where = describe(db, key if isinstance(key, bytes) else str(key).encode())
-    if db_kind != "integer":
-        return BadRecord(where, f"database number is stored as {db_kind}")
-    if key_kind != "blob" or blob_kind != "blob":
-        return BadRecord(where, f"key and value must be blobs, found {key_kind} and {blob_kind}")
-    if deadline_kind not in ("integer", "null"):
-        return BadRecord(where, f"expiry deadline is stored as {deadline_kind}")
+    problem = row_problem(db, key, kinds)
+    if problem is not None:
+        return BadRecord(where, problem)
     return Entry(db, bytes(key), str(type_name), bytes(blob), deadline)
 
 
 class ShelveFile(DataFile):
-    """A dbm store.  dbm has no locks: a server writing at the same time can be seen half-way."""
+    """A dbm store.  dbm has no locks: a server writing at the same time can be seen half-way.
+
+    A dbm.dumb store is read the way the server reads it (:mod:`leakdb.persistence.dumbdbm`), so the
+    index problems that make a server refuse the store are reported here too, and what a crash left
+    behind is told apart from damage; gdbm and ndbm stores are read through :mod:`dbm`.
+    """
 
     backend = "shelve"
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
-        try:
-            self._dbm: Any = dbm.open(path, "r")  # noqa: SIM115 (closed by close())
-        except Exception as error:
-            raise StorageError(f"{path} is damaged or unreadable: {error}") from error
+        self.index_problems: list[str] = []
+        self.notes: list[str] = []
+        self._dbm: Any = None
+        if dbm.whichdb(path) == "dbm.dumb" or not dbm.whichdb(path):
+            self._dbm = self._open_dumb()
+        else:
+            try:
+                self._dbm = dbm.open(path, "r")  # noqa: SIM115 (closed by close())
+            except Exception as error:
+                raise StorageError(f"{path} is damaged or unreadable: {error}") from error
         try:
             self.meta = self._read_meta()
             self._names = sorted(
@@ -270,16 +244,33 @@ class ShelveFile(DataFile):
             self._dbm.close()
             raise
 
+    def _open_dumb(self) -> dumbdbm.DumbStore:
+        found = dumbdbm.inspect(self.path, META_KEY)
+        self.notes = found.notes
+        self.index_problems = found.problems + dumbdbm.layout_problems(self.path, found.entries)
+        if found.problems and not found.entries:
+            raise StorageError(found.problems[0])
+        try:
+            return dumbdbm.DumbStore(self.path, found, META_KEY)
+        except OSError as error:
+            raise StorageError(f"{self.path} is damaged or unreadable: {error}") from error
+
     def _read_meta(self) -> dict[str, str]:
-        raw = self._dbm.get(META_KEY)
+        try:
+            raw = self._dbm.get(META_KEY)
+        except (StorageError, OSError):
+            raw = None
         if raw is None:
             raise StorageError(f"{self.path} is a dbm database but not a LeakDB file")
         try:
             meta = {str(k): str(v) for k, v in json.loads(raw).items()}
         except (ValueError, AttributeError):
             raise StorageError(f"{self.path} has a damaged LeakDB header") from None
-        _check_meta(self.path, meta)
+        _check_meta(self.path, meta, shelve.FORMAT_VERSION)
         return meta
+
+    def structure_problems(self) -> Iterator[str]:
+        return iter(self.index_problems)
 
     def count(self) -> int:
         return len(self._names)
@@ -296,14 +287,12 @@ class ShelveFile(DataFile):
         db_text, _, key = name.partition(b":")
         where = describe(int(db_text), key) if db_text.isdigit() else f"record {name!r}"
         try:
-            header = record.partition(b"\n")[0]
-            type_name = header.split(b" ")[0].decode()
-            db, key, _, deadline = decode_record(name, record)
+            db, key, type_name, blob, deadline = split_record(name, record)
         except (ValueError, UnicodeDecodeError):
             return BadRecord(where, f"malformed record header {record[:40]!r}")
         except StorageError as error:
             return BadRecord(where, str(error))
-        return Entry(db, key, type_name, record.partition(b"\n")[2], deadline)
+        return Entry(db, key, type_name, blob, deadline)
 
     def lookup(self, db: int, key: bytes) -> Entry | None:
         name = b"%d:" % db + key
@@ -313,6 +302,11 @@ class ShelveFile(DataFile):
         if isinstance(entry, BadRecord):
             raise StorageError(f"{self.path}: {entry}")
         return entry
+
+    def unused_bytes(self) -> int:
+        """Bytes of the ``.dat`` file no value uses (0 for gdbm and ndbm stores)."""
+        store = self._dbm
+        return store.unused_bytes() if isinstance(store, dumbdbm.DumbStore) else 0
 
     def files(self) -> list[str]:
         return [self.path + s for s in SUFFIXES if os.path.isfile(self.path + s)]
@@ -326,16 +320,16 @@ def _name_order(name: bytes) -> tuple[int, bytes]:
     return (int(db_text) if db_text.isdigit() else -1), key
 
 
-def _check_meta(path: str, meta: dict[str, str]) -> None:
+def _check_meta(path: str, meta: dict[str, str], newest: int) -> None:
     if meta.get("application") != APPLICATION:
         raise StorageError(f"{path} is not a LeakDB file (application is not {APPLICATION!r})")
     try:
         version = int(meta.get("format_version", ""))
     except ValueError:
         raise StorageError(f"{path} has no valid LeakDB format version") from None
-    if version > FORMAT_VERSION:
+    if version > newest:
         raise StorageError(
-            f"{path} has LeakDB format version {version}, newer than the version {FORMAT_VERSION} "
+            f"{path} has LeakDB format version {version}, newer than the version {newest} "
             "this LeakDB reads; upgrade LeakDB to read it"
         )
 

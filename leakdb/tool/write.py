@@ -80,6 +80,8 @@ def merge_in_place(path: str, backend: str, records: Iterable[Record]) -> None:
     store = open_backend(backend, path)
     store.open()
     try:
+        for _ in store.load():  # every record is verified before the file is written to
+            pass
         store.apply([Change(SET, db, key, value, deadline) for db, key, value, deadline in records])
     finally:
         store.close()

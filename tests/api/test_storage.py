@@ -268,15 +268,18 @@ def test_keyspace_writes_are_persisted_like_api_writes(tmp_path):
         assert reopened.get("from-redis") == b"value"
 
 
-def test_write_through_failure_raises_and_keeps_the_write(tmp_path):
+def test_write_through_failure_that_cannot_be_undone_keeps_the_write_for_a_retry(tmp_path):
+    """A backend that can neither write nor read (here: closed) cannot undo: the write is kept and
+    retried, the one case where a write-through call that raised may still reach the file."""
     storage = PersistentStorage(str(tmp_path / "w.db"))
-    storage.backend.close()  # simulate a backend that cannot write
+    storage.backend.close()
     with pytest.raises(StorageError):
         storage.set("a", 1)
     assert storage.info()["flush_errors"] == 1
     assert storage.info()["queue_length"] == 1
     assert "not open" in storage.info()["last_error"]
     storage.backend.open()
+    assert list(storage.backend.load()) == []  # verified (empty: the write never got in), then writable
     storage.sync()
     storage.close()
     with PersistentStorage(str(tmp_path / "w.db")) as reopened:

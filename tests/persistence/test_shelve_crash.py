@@ -10,8 +10,9 @@ from __future__ import annotations
 import dbm.dumb
 import os
 import random
-import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from test_crash import child
 
 from leakdb import PersistentStorage, StorageError
 from leakdb.engine.keyspace import DELETE, SET, Change
-from leakdb.persistence import dumbdbm
+from leakdb.persistence import diskio, dumbdbm
 from leakdb.persistence.shelve import META_KEY, ShelveBackend
 
 ITERATIONS = crash_iterations(5)
@@ -116,17 +117,20 @@ def store(tmp_path) -> Path:
     return path
 
 
-def fail_on_call(monkeypatch, name: str, number: int) -> None:
-    """Make call `number` (0-based) of os.`name` by the shelve writer raise, as if killed there."""
-    real = getattr(os, name)
-    calls = iter(range(1000))
+# The shelve writer's steps, as points of the fault layer: a value, the journal append, the moving
+# into place of a whole new index.
+STEPS = {"pwrite": ("write", ".dat"), "write": ("write", ".dir"), "replace": ("rename", ".dir")}
 
-    def failing(*args):
-        if sys._getframe(1).f_globals["__name__"] == dumbdbm.__name__ and next(calls) == number:
-            raise OSError(5, f"simulated crash in {name}")
-        return real(*args)
 
-    monkeypatch.setattr(dumbdbm.os, name, failing)
+@contextmanager
+def fail_on_call(name: str, number: int) -> Iterator[None]:
+    """Make call `number` (0-based) of the shelve writer's step `name` fail, as if killed there."""
+    point, suffix = STEPS[name]
+    diskio.install(diskio.Plan([diskio.Fault(point, "EIO", suffix, after=number, count=1)]))
+    try:
+        yield
+    finally:
+        diskio.install(None)
 
 
 DELETE_C = [Change(DELETE, 0, b"c", None, None)]
@@ -139,26 +143,20 @@ DELETE_C = [Change(DELETE, 0, b"c", None, None)]
         ([], "pwrite", 3),  # after three of the four values
         ([], "write", 0),  # all values written, the journal append fails
         (DELETE_C, "pwrite", 2),
-        (DELETE_C, "replace", 0),  # the whole new index written, not moved into place
+        (DELETE_C, "write", 0),  # the values written, the journal append with the tombstone fails
     ],
 )
-def test_batch_interrupted_between_steps_reopens_old_then_retries_to_new(
-    store, monkeypatch, deletes, call, number
-):
+def test_batch_interrupted_between_steps_reopens_old_then_retries_to_new(store, deletes, call, number):
     new = as_bytes({key: value for key, value in NEW.items() if not (deletes and key == "c")})
     backend = opened(store)
-    fail_on_call(monkeypatch, call, number)
-    with pytest.raises(OSError, match="simulated crash"):
+    with fail_on_call(call, number), pytest.raises(OSError, match="injected"):
         backend.apply(sets(NEW) + deletes)
     backend.close()  # closing writes nothing more: the same as being killed here
-    monkeypatch.undo()
     assert contents(store) == as_bytes(OLD)
 
     backend = opened(store)
-    fail_on_call(monkeypatch, call, number)
-    with pytest.raises(OSError, match="simulated crash"):
+    with fail_on_call(call, number), pytest.raises(OSError, match="injected"):
         backend.apply(sets(NEW) + deletes)
-    monkeypatch.undo()
     backend.apply(sets(NEW) + deletes)  # the caller's retry of the same batch, in the same process
     backend.apply(sets({"e": 5}))
     backend.close()
@@ -166,13 +164,11 @@ def test_batch_interrupted_between_steps_reopens_old_then_retries_to_new(
 
 
 @pytest.mark.parametrize("call", ["pwrite", "write"])
-def test_single_key_commit_interrupted_keeps_the_old_value(store, monkeypatch, call):
+def test_single_key_commit_interrupted_keeps_the_old_value(store, call):
     backend = opened(store)
-    fail_on_call(monkeypatch, call, 0)
-    with pytest.raises(OSError, match="simulated crash"):
+    with fail_on_call(call, 0), pytest.raises(OSError, match="injected"):
         backend.apply(sets({"b": 99}))
     backend.close()
-    monkeypatch.undo()
     assert contents(store) == as_bytes(OLD)
 
 
@@ -240,3 +236,24 @@ def test_overwrites_and_deletes_reuse_space(tmp_path):
     assert os.path.getsize(f"{path}.dat") <= 20 * dumbdbm.BLOCK
     assert os.path.getsize(f"{path}.dir") < 2000
     assert contents(path) == {b"counter": b"2999"}
+
+
+@pytest.mark.parametrize("call", ["replace", "write"])
+def test_interrupted_whole_index_rewrite_keeps_the_journal(tmp_path, call):
+    """A journal grown past twice the live keys is replaced by a whole new index; a rewrite that
+    fails (not moved into place, or its file not written) leaves the journal as it was."""
+    path = tmp_path / "long.db"
+    backend = opened(path)
+    n = 0
+    while backend._dbm._journal_lines < 2 * len(backend._dbm) + 1024:  # appended batches
+        backend.apply(sets({"counter": n}))
+        n += 1
+    step = {"replace": ("rename", ".dir"), "write": ("write", ".dir.tmp")}[call]
+    diskio.install(diskio.Plan([diskio.Fault(step[0], "EIO", step[1])]))
+    try:
+        with pytest.raises(OSError, match="injected"):
+            backend.apply(sets({"counter": -1}))
+    finally:
+        diskio.install(None)
+    backend.close()  # the fold at close could not run either: killed here, in effect
+    assert contents(path) == {b"counter": str(n - 1).encode()}
