@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
             dest=setting.name.replace("-", "_"),
             metavar=setting.metavar or setting.name.split("-")[-1].upper(),
             # Values are checked by the settings table (as a config file's and CONFIG SET's are).
-            help=f"{setting.help} ({choices}default: {default or repr('')})",
+            # argparse formats help with %: a literal one (maxmemory-clients' 10%) is doubled.
+            help=f"{setting.help} ({choices}default: {default or repr('')})".replace("%", "%%"),
         )
     return parser
 

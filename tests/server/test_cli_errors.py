@@ -78,6 +78,7 @@ BAD_VALUES: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "upstream-cluster": ("redis://127.0.0.1:1", 1, ("--storage", "persistent", "--backend", "redis")),
     "upstream-load": ("eager", 2, ()),
     "hll-sparse-max-bytes": ("lots", 2, ()),
+    "maxmemory-clients": ("lots", 2, ()),
 }
 # Settings for which no value is wrong: any text is a password, or a setting kept for compatibility
 # that LeakDB never reads (replication's client certificates, TLSv1.3 suites).

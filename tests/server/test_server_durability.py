@@ -268,7 +268,7 @@ def test_failing_flush_refuses_writes_keeps_data_and_recovers(start_leakdb, tmp_
     assert restarted.mget("before", "queued", "accepted", "probe") == [b"1", b"2", b"3", b"1"]
 
 
-# Write-through commits the file refuses: tests/server/test_faults.py (injected faults, a full tmpfs).
+# Write-through commits the file refuses: tests/server/test_server_faults.py (injected faults, a full tmpfs).
 
 
 # -- damaged data files ----------------------------------------------------------------------------------
