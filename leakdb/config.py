@@ -241,8 +241,24 @@ SETTINGS: dict[str, Setting] = {
         Setting("logfile", "", str, "log to this file (empty: standard output)", mutable=False),
         Setting("save", "", str, "accepted for compatibility; LeakDB saves by its storage mode"),
         Setting("appendonly", False, _parse_bool, "accepted for compatibility", format=_format_bool),
+        Setting(
+            "busy-reply-threshold",
+            5000,
+            _parse_nonnegative_int,
+            "milliseconds a script runs before other clients get -BUSY and SCRIPT KILL works (0: never)",
+            metavar="MS",
+        ),
+        Setting(
+            "lua-maxmemory",
+            256 * 1024**2,
+            parse_memory,
+            "memory each Lua interpreter may allocate; a script needing more fails (0: no limit)",
+        ),
     ]
 }
+
+# Other names a setting answers to, as Redis keeps old names working (CONFIG GET lists both).
+ALIASES = {"lua-time-limit": "busy-reply-threshold"}
 
 
 class Config:
@@ -259,7 +275,7 @@ class Config:
 
     def set(self, name: str, raw: str, *, starting: bool = False) -> None:
         """Parse and store one setting; raise ConfigError with Redis's wording when it is refused."""
-        setting = SETTINGS.get(name.lower())
+        setting = SETTINGS.get(canonical(name))
         if setting is None:
             raise ConfigError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
         if not setting.mutable and not starting:
@@ -281,11 +297,15 @@ class Config:
     def get(self, pattern: str) -> list[tuple[str, str]]:
         """Every (name, value as text) whose name matches the glob `pattern`, as CONFIG GET lists them."""
         pattern = pattern.lower()
-        return [
+        found = [
             (name, SETTINGS[name].format(value))
             for name, value in self.values.items()
             if fnmatch.fnmatchcase(name, pattern)
         ]
+        for alias, name in ALIASES.items():
+            if fnmatch.fnmatchcase(alias, pattern):
+                found.append((alias, SETTINGS[name].format(self.values[name])))
+        return found
 
     def load_file(self, path: str) -> None:
         """Read a file in redis.conf syntax: ``name value`` per line, ``#`` comments, quotes allowed."""
@@ -299,7 +319,7 @@ class Config:
                     words = [w.decode() for w in split_inline(stripped.encode())]
                 except ProtocolError:
                     raise ConfigError(f"{path}:{number}: unbalanced quotes") from None
-                name, args = words[0].lower(), words[1:]
+                name, args = canonical(words[0]), words[1:]
                 if name not in SETTINGS:
                     raise ConfigError(f"{path}:{number}: unknown setting '{words[0]}'")
                 try:
@@ -308,6 +328,12 @@ class Config:
                     raise ConfigError(
                         f"{path}:{number}: bad value for '{name}': {' '.join(args)!r}"
                     ) from None
+
+
+def canonical(name: str) -> str:
+    """A setting's own name for `name`, which may be an alias (lua-time-limit)."""
+    lowered = name.lower()
+    return ALIASES.get(lowered, lowered)
 
 
 def value_kind(setting: Setting) -> str:

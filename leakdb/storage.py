@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .codec import Codec, get_codec
-from .engine.keyspace import DEFAULT_DATABASES, Change, Database, Keyspace, now_ms
+from .engine.keyspace import DEFAULT_DATABASES, META_DB, Change, Database, Keyspace, now_ms
 from .errors import NotAnIntegerError, StorageError, ValueNotAnIntegerError
 from .persistence import Backend, open_backend
 from .queue import CoalescingLog, FifoLog, QueueItem, WriteQueue
@@ -325,6 +325,8 @@ class QueueStorage(_QueuedMixin, DefaultStorage):
         return True
 
     def _on_change(self, change: Change) -> None:
+        if change.db == META_DB:
+            return  # function libraries are the server's, not writes for worker_process
         self.queue.put(
             QueueItem(change.op, change.key, change.value, change.db, time.time(), change.expire_at_ms)
         )
@@ -404,7 +406,7 @@ class _FileMixin:
         for db, key, value, expire_at_ms in self.backend.load():
             if expire_at_ms is not None and expire_at_ms <= now:
                 continue
-            if not 0 <= db < databases:
+            if not 0 <= db < databases and db != META_DB:
                 raise StorageError(
                     f"{self.filename} has keys in database {db}, but only {databases} are configured"
                 )

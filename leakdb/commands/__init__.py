@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (each import registers a family)
     keys,
     lists,
     pubsub,
+    scripting,
     server,
     sets,
     streams,
