@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.keyspace import DEFAULT_DATABASES
+from ..engine.keyspace import DEFAULT_DATABASES, META_DB
 from ..errors import StorageError
 from ..persistence.base import APPLICATION, FORMAT_VERSION, deserialize, known_type
 from ..persistence.containers import unpack_scored
@@ -55,7 +55,7 @@ class BadRecord:
 
 def entry_problem(entry: Entry, databases: int = DEFAULT_DATABASES) -> str | None:
     """Why LeakDB could not load `entry`, or None when it is sound."""
-    if not 0 <= entry.db < databases:
+    if not 0 <= entry.db < databases and entry.db != META_DB:  # META_DB: the function libraries
         return f"database {entry.db} is outside 0..{databases - 1}"
     if not known_type(entry.type_name):
         return f"unknown value type {entry.type_name!r} (written by a newer LeakDB?)"
