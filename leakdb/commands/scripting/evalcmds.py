@@ -113,17 +113,33 @@ def eval_(client, args):
     return _eval(client, args, False)
 
 
-@command("evalsha", -3, EVAL_FLAGS, group="scripting", since="2.6.0", summary="Execute a cached Lua script")
+@command(
+    "evalsha", -3, EVAL_FLAGS, group="scripting", since="2.6.0", summary="Execute a Lua script server side"
+)
 def evalsha(client, args):
     return _evalsha(client, args, False)
 
 
-@command("eval_ro", -3, EVAL_RO_FLAGS, group="scripting", since="7.0.0", summary="A read-only EVAL")
+@command(
+    "eval_ro",
+    -3,
+    EVAL_RO_FLAGS,
+    group="scripting",
+    since="7.0.0",
+    summary="Execute a read-only Lua script server side",
+)
 def eval_ro(client, args):
     return _eval(client, args, True)
 
 
-@command("evalsha_ro", -3, EVAL_RO_FLAGS, group="scripting", since="7.0.0", summary="A read-only EVALSHA")
+@command(
+    "evalsha_ro",
+    -3,
+    EVAL_RO_FLAGS,
+    group="scripting",
+    since="7.0.0",
+    summary="Execute a read-only Lua script server side",
+)
 def evalsha_ro(client, args):
     return _evalsha(client, args, True)
 
@@ -131,27 +147,34 @@ def evalsha_ro(client, args):
 # -- SCRIPT ----------------------------------------------------------------------------------------
 
 
-@command("script", -2, "", group="scripting", since="2.6.0", summary="A container for Lua scripts commands")
+@command(
+    "script",
+    -2,
+    "",
+    group="scripting",
+    since="2.6.0",
+    summary="A container for Lua scripts management commands",
+)
 def script_(client, args):
     return dispatch_sub(client, args)
 
 
 @subcommand(
-    "script", "load", 3, "noscript stale", summary="Load the specified Lua script into the script cache"
+    "script", "load", 3, "noscript stale", summary="Load the specified Lua script into the script cache."
 )
 def script_load(client, args):
     sha, _ = cached_script(scripting_of(client), args[2])
     return bulk(sha)
 
 
-@subcommand("script", "exists", -3, "noscript", summary="Check existence of scripts in the script cache")
+@subcommand("script", "exists", -3, "noscript", summary="Check existence of scripts in the script cache.")
 def script_exists(client, args):
     scripts = scripting_of(client).scripts
     found = [b":1\r\n" if sha.lower() in scripts else b":0\r\n" for sha in args[2:]]
     return b"*%d\r\n" % len(found) + b"".join(found)
 
 
-@subcommand("script", "flush", -2, "noscript", summary="Remove all the scripts from the script cache")
+@subcommand("script", "flush", -2, "noscript", summary="Remove all the scripts from the script cache.")
 def script_flush(client, args):
     if len(args) > 3 or (len(args) == 3 and args[2].lower() not in (b"async", b"sync")):
         raise CommandError(errors.SCRIPT_FLUSH_MODE)
@@ -174,12 +197,12 @@ def kill(client: Any, is_eval: bool) -> bytes:
     return OK
 
 
-@subcommand("script", "kill", 2, "noscript allow_busy", summary="Kill the script currently in execution")
+@subcommand("script", "kill", 2, "noscript allow_busy", summary="Kill the script currently in execution.")
 def script_kill(client, args):
     return kill(client, True)
 
 
-@subcommand("script", "debug", 3, "noscript", summary="Set the debug mode for executed scripts")
+@subcommand("script", "debug", 3, "noscript", summary="Set the debug mode for executed scripts.")
 def script_debug(client, args):
     mode = args[2].lower()
     if mode == b"no":

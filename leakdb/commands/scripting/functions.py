@@ -25,7 +25,7 @@ from ..registry import command, dispatch_sub, subcommand
 from . import dump
 from .engine import SCRIPT_FLAGS
 from .evalcmds import kill
-from .invoke import elapsed_ms, execute, parse_numkeys
+from .invoke import elapsed_ms, execute, over_memory, parse_numkeys
 from .state import ON_CREATE, Scripting, scripting_of
 
 log = logging.getLogger("leakdb.scripting")
@@ -234,8 +234,22 @@ def _syntax(args: list[bytes]) -> CommandError:
     return CommandError(errors.SUBCOMMAND_SYNTAX.format(args[1].decode("utf-8", "replace"), "FUNCTION"))
 
 
-@subcommand("function", "load", -3, "write denyoom noscript", summary="Create a function library")
+def _refuse_over_memory(client: Any) -> None:
+    """FUNCTION LOAD and RESTORE are denyoom: refused over maxmemory as any such command (the table's
+    memory guard sees containers, not their subcommands)."""
+    if over_memory(client.server):
+        raise CommandError(errors.OOM[1:-2].decode())
+
+
+@subcommand(
+    "function",
+    "load",
+    -3,
+    "write denyoom noscript",
+    summary="Create a function with the given arguments (name, code, description)",
+)
 def function_load(client, args):
+    _refuse_over_memory(client)
     replace = False
     position = 2
     while position < len(args) - 1:
@@ -305,7 +319,7 @@ def function_list(client, args):
     return b"*%d\r\n" % len(entries) + b"".join(entries)
 
 
-@subcommand("function", "delete", 3, "write noscript", summary="Delete a library and its functions")
+@subcommand("function", "delete", 3, "write noscript", summary="Delete a function by name")
 def function_delete(client, args):
     state = scripting_of(client)
     library = state.libraries.get(args[2])
@@ -316,7 +330,7 @@ def function_delete(client, args):
     return OK
 
 
-@subcommand("function", "flush", -2, "write noscript", summary="Delete all the libraries")
+@subcommand("function", "flush", -2, "write noscript", summary="Deleting all functions")
 def function_flush(client, args):
     if len(args) > 3:
         raise _syntax(args)
@@ -329,16 +343,23 @@ def function_flush(client, args):
     return OK
 
 
-@subcommand("function", "dump", 2, "noscript", summary="Dump all the libraries in a serialized payload")
+@subcommand("function", "dump", 2, "noscript", summary="Dump all functions into a serialized binary payload")
 def function_dump(client, args):
     payload = dump.dump([library.code for library in scripting_of(client).libraries.values()])
     return b"$%d\r\n%s\r\n" % (len(payload), payload)
 
 
-@subcommand("function", "restore", -3, "write denyoom noscript", summary="Restore libraries from a payload")
+@subcommand(
+    "function",
+    "restore",
+    -3,
+    "write denyoom noscript",
+    summary="Restore all the functions on the given payload",
+)
 def function_restore(client, args):
     if len(args) > 4:
         raise _syntax(args)
+    _refuse_over_memory(client)
     policy = b"append"
     if len(args) == 4:
         policy = args[3].lower()
@@ -387,12 +408,18 @@ def _restore(state: Scripting, policy: bytes, libraries: dict, functions: dict) 
         _link(library, state.libraries, state.functions)
 
 
-@subcommand("function", "kill", 2, "noscript allow_busy", summary="Kill the function currently in execution")
+@subcommand("function", "kill", 2, "noscript allow_busy", summary="Kill the function currently in execution.")
 def function_kill(client, args):
     return kill(client, False)
 
 
-@subcommand("function", "stats", 2, "noscript allow_busy", summary="Information about the running script")
+@subcommand(
+    "function",
+    "stats",
+    2,
+    "noscript allow_busy",
+    summary="Return information about the function currently running (name, description, duration)",
+)
 def function_stats(client, args):
     state = scripting_of(client)
     run = state.running

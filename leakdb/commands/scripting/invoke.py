@@ -38,7 +38,7 @@ def parse_numkeys(args: list[bytes], bad_number: str) -> int:
     return numkeys
 
 
-def _over_memory(server: Any) -> bool:
+def over_memory(server: Any) -> bool:
     """Whether memory is over maxmemory once eviction has done what it can (performEvictions)."""
     memory = None if server is None else server.memory
     if memory is None:
@@ -51,7 +51,7 @@ def _over_memory(server: Any) -> bool:
 def prepare(client: Any, flags: int | None, read_only_command: bool) -> tuple[bool, bool, bool]:
     """(read only, allow oom, over memory) for a run, or CommandError with Redis's refusal."""
     server = client.server
-    oom = _over_memory(server)
+    oom = over_memory(server)
     if flags is None:
         return read_only_command, False, oom
     in_transaction = client.in_exec

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one script or command per line)
 """EVAL against a real redis-server, byte for byte in RESP2 and RESP3: the conversion table both ways,
 the Redis Lua API (redis.call/pcall, error and status replies, setresp, log, sha1hex, set_repl...), the
 globals and their protection, and the error replies with their script line.
@@ -8,7 +9,7 @@ Each script runs on both servers on a freshly flushed pair; the replies must be 
 from __future__ import annotations
 
 import pytest
-from lua_exchange import assert_scripts_same, chunks
+from lua_exchange import assert_scripts_same, chunks, exchange, split_replies
 
 # One script per case, run with no keys.  Together they cover every row of Redis's conversion table
 # (Lua to RESP and RESP to Lua), every redis.* function and its argument errors, the readonly globals,
@@ -115,7 +116,7 @@ API_SCRIPTS = [
     "return redis.setresp()",
     'redis.setresp(3) return redis.call("ping")',
     'redis.setresp(3) redis.call("zadd","zz",1.5,"a") return redis.call("zscore", "zz", "a")',
-    'redis.setresp(3) redis.call("zadd","zz",1.5,"a") local r = redis.call("zscore","zz","a") return r.double',  # noqa: E501
+    'redis.setresp(3) redis.call("zadd","zz",1.5,"a") local r = redis.call("zscore","zz","a") return r.double',
     'redis.setresp(3) redis.call("hset","hh","f","v") return redis.call("hgetall","hh")',
     'redis.setresp(3) redis.call("sadd","ss","m") return redis.call("smembers","ss")',
     'redis.setresp(3) local r = redis.call("hgetall", "hh") return r.map.f',
@@ -167,7 +168,7 @@ API_SCRIPTS = [
     "return tostring(0.1)",
     "return #ARGV",
     "return unpack({1,2,3})",
-    "local co = coroutine.create(function(a) local b = coroutine.yield(a + 1) return b * 2 end) local _, x = coroutine.resume(co, 1) local _, y = coroutine.resume(co, 10) return {x, y}",  # noqa: E501
+    "local co = coroutine.create(function(a) local b = coroutine.yield(a + 1) return b * 2 end) local _, x = coroutine.resume(co, 1) local _, y = coroutine.resume(co, 10) return {x, y}",
     'local f = coroutine.wrap(function() error("inside") end) f()',
     'local f = coroutine.wrap(function() error({err="T inside"}) end) f()',
     "return coroutine.create(print)",
@@ -226,3 +227,152 @@ API_SCRIPTS = [
 @pytest.mark.parametrize("scripts", chunks(API_SCRIPTS, 20), ids=lambda scripts: scripts[0][:40])
 def test_eval_replies_as_redis(pair, redis_server, leakdb_server, scripts, resp3):
     assert_scripts_same(redis_server.port, leakdb_server.port, scripts, resp3=resp3)
+
+
+# Sequences of commands around scripts, compared reply by reply: numkeys, shebang flags, the _RO
+# commands, the script cache (SCRIPT LOAD/EXISTS/FLUSH, EVALSHA in any case, NOSCRIPT), writes kept when
+# a script fails half way, scripts inside MULTI, SELECT inside a script, blocking commands that
+# answer at once.
+SEQUENCES = {
+    "keys and args": [
+        ("EVAL", "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2], #KEYS, #ARGV}", "2", "k1", "k2", "a1", "a2")
+    ],
+    "numkeys": [
+        ("EVAL", "return #KEYS", "0", "x"),
+        ("EVAL", "return 1", "-1"),
+        ("EVAL", "return 1", "2", "a"),
+        ("EVAL", "return 1", "x"),
+        ("EVAL", "return 1", "01"),
+        ("EVAL", "return 1", "99999999999999999999"),
+        ("EVAL", "return 1"),
+    ],
+    "compile errors": [
+        ("EVAL", "return 1 +", "0"),
+        ("EVAL", "#!lua\nreturn 1\n x x", "0"),
+        ("EVAL", "#!lua\nreturn 1 +", "0"),
+    ],
+    "lines of runtime errors": [
+        ("EVAL", "local a = 1\nlocal b = nil\nreturn a + b", "0"),
+        ("EVAL", "local a = 1\n\nredis.call('nosuch')", "0"),
+        ("EVAL", "local function f()\n  error('deep')\nend\nf()", "0"),
+        ("EVAL", "local function f()\n  return redis.call('nosuch')\nend\nreturn f()", "0"),
+        ("EVAL", "local t = {}\nreturn t.x.y", "0"),
+    ],
+    "shebang": [
+        ("EVAL", "#!lua\nreturn 1", "0"),
+        ("EVAL", "#!lua", "0"),
+        ("EVAL", "#!lua flags=no-writes,bad\nreturn 1", "0"),
+        ("EVAL", "#!lua xx=1\nreturn 1", "0"),
+        ("EVAL", '#!lua "unbalanced\nreturn 1', "0"),
+        ("EVAL", "#!luajit\nreturn 1", "0"),
+        ("EVAL", "#!lua flags=no-writes\nreturn redis.call('set','a','b')", "0"),
+        ("EVAL", "#!lua\nreturn redis.call('set','a','b')", "0"),
+        ("EVAL", "#!lua flags=\nreturn 1", "0"),
+        ("EVAL", "#!lua flags=,no-writes\nreturn 1", "0"),
+        ("EVAL", "#!lua flags=allow-oom,allow-stale,no-cluster,allow-cross-slot-keys\nreturn 2", "0"),
+    ],
+    "read-only commands": [
+        ("EVAL_RO", "return redis.call('set','a','b')", "0"),
+        ("EVAL_RO", "#!lua\nreturn redis.call('get','a')", "0"),
+        ("EVAL_RO", "#!lua flags=no-writes\nreturn redis.call('get','a')", "0"),
+        ("EVAL_RO", "return redis.call('get','a')", "0"),
+        ("EVALSHA_RO", "0123456789012345678901234567890123456789", "0"),
+    ],
+    "script cache": [
+        ("SCRIPT", "LOAD", "return 'loaded'"),
+        ("EVALSHA", "b534286061d4b9e4026607613b95c06c06015ae8", "0"),
+        ("EVALSHA", "B534286061D4B9E4026607613B95C06C06015AE8", "0"),
+        ("EVALSHA_RO", "b534286061d4b9e4026607613b95c06c06015ae8", "0"),
+        (
+            "SCRIPT",
+            "EXISTS",
+            "b534286061d4b9e4026607613b95c06c06015ae8",
+            "B534286061D4B9E4026607613B95C06C06015AE8",
+            "ffff",
+        ),
+        ("EVALSHA", "abc", "0"),
+        ("EVALSHA", "abc", "x"),
+        ("EVALSHA", "0123456789012345678901234567890123456789", "x"),
+        ("EVALSHA", "0123456789012345678901234567890123456789", "0"),
+        ("EVAL", "return 'cached by eval'", "0"),
+        ("SCRIPT", "EXISTS", "9c3df7c68b8f6df3df3d9aff5ec2d7c7a2b5fd32"),
+        ("SCRIPT", "FLUSH"),
+        ("SCRIPT", "EXISTS", "b534286061d4b9e4026607613b95c06c06015ae8"),
+        ("EVALSHA", "b534286061d4b9e4026607613b95c06c06015ae8", "0"),
+    ],
+    "script subcommand errors": [
+        ("SCRIPT", "LOAD", "return +"),
+        ("SCRIPT", "LOAD"),
+        ("SCRIPT", "FLUSH", "ASYNC"),
+        ("SCRIPT", "FLUSH", "SYNC"),
+        ("SCRIPT", "FLUSH", "x"),
+        ("SCRIPT", "FLUSH", "a", "b"),
+        ("SCRIPT", "KILL"),
+        ("SCRIPT", "HELP"),
+        ("SCRIPT", "nosuch"),
+        ("SCRIPT",),
+        ("EVAL",),
+        ("EVALSHA", "x"),
+    ],
+    "writes before an error are kept": [
+        ("EVAL", "return redis.call('set', KEYS[1], ARGV[1])", "1", "k", "v"),
+        ("GET", "k"),
+        ("EVAL", "redis.call('incr', 'n') error('x')", "0"),
+        ("GET", "n"),
+        ("EVAL", "redis.call('rpush', 'l', 'a') redis.call('incr', 'l')", "0"),
+        ("LRANGE", "l", "0", "-1"),
+    ],
+    "scripts in a transaction": [
+        ("MULTI",),
+        ("EVAL", "return redis.call('incr', 'm')", "0"),
+        ("EVAL", "return redis.call('incr', 'm')", "0"),
+        ("EXEC",),
+        ("MULTI",),
+        ("EVAL", "return 1", "x"),
+        ("EXEC",),
+        ("MULTI",),
+        ("EVAL", "return 1 +", "0"),
+        ("EXEC",),
+    ],
+    "select inside a script": [
+        ("SELECT", "2"),
+        ("EVAL", "redis.call('set', 'dbk', 'x') return redis.call('select', 0)", "0"),
+        ("GET", "dbk"),
+        ("SELECT", "0"),
+        ("GET", "dbk"),
+        ("EVAL", "redis.call('select', 5) return redis.call('set', 'five', 1)", "0"),
+        ("SELECT", "5"),
+        ("GET", "five"),
+        ("SELECT", "0"),
+        ("GET", "five"),
+        ("EVAL", "return redis.call('select', 99)", "0"),
+    ],
+    "blocking commands do not block": [
+        ("RPUSH", "l", "a"),
+        ("EVAL", "return redis.call('blmpop', 0, 1, 'l', 'LEFT')", "0"),
+        ("EVAL", "return redis.call('blmpop', 0, 1, 'l', 'LEFT')", "0"),
+        ("EVAL", "return redis.call('bzpopmin', 'nz', 0)", "0"),
+        ("EVAL", "return redis.call('blpop', 'nl', 0)", "0"),
+        ("EVAL", "return redis.call('brpoplpush', 'nl', 'x', 0)", "0"),
+    ],
+    "other commands in scripts": [
+        ("EVAL", "return redis.call('publish', 'ch', 'msg')", "0"),
+        ("EVAL", "return redis.call('xadd', 's', '1-1', 'f', 'v')", "0"),
+        ("EVAL", "redis.setresp(3) return redis.call('config', 'get', 'x')", "0"),
+        ("EVAL", "return redis.call('type', 's')", "0"),
+        ("EVAL", "return redis.call('object', 'encoding', 'nokey')", "0"),
+        ("EVAL", "return redis.call('dbsize')", "0"),
+    ],
+}
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+@pytest.mark.parametrize("name", list(SEQUENCES))
+def test_sequences_as_redis(pair, redis_server, leakdb_server, name, resp3):
+    for client in pair:
+        client.script_flush()
+    commands = SEQUENCES[name]
+    expected = split_replies(exchange(redis_server.port, *commands, resp3=resp3))
+    actual = split_replies(exchange(leakdb_server.port, *commands, resp3=resp3))
+    for command, want, got in zip(commands, expected, actual, strict=True):
+        assert got == want, f"{command!r}: redis {want!r}, leakdb {got!r}"
