@@ -8,6 +8,7 @@ persisted and queued exactly like writes made through these methods.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import os
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 from .codec import Codec, get_codec
 from .engine.keyspace import DEFAULT_DATABASES, META_DB, Change, Database, Keyspace, now_ms
-from .errors import NotAnIntegerError, StorageError, ValueNotAnIntegerError
+from .errors import CommandError, NotAnIntegerError, StorageError, ValueNotAnIntegerError
 from .persistence import Backend, open_backend
 from .queue import CoalescingLog, FifoLog, QueueItem, WriteQueue
 
@@ -208,6 +209,11 @@ class DefaultStorage:
         self.sync()
         return result
 
+    def register_script(self, code: str | bytes) -> Script:
+        """A Lua script run with ``script(keys=[...], args=[...], db=0)``, as redis-py's register_script:
+        by EVALSHA, loading it again when the cache was flushed."""
+        return Script(self, code)
+
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def sync(self) -> None:
@@ -292,6 +298,24 @@ class _QueuedMixin:
                 self.close()  # type: ignore[attr-defined]
             except Exception:
                 pass
+
+
+class Script:
+    """A Lua script bound to a storage (see :meth:`DefaultStorage.register_script`)."""
+
+    def __init__(self, storage: DefaultStorage, code: str | bytes) -> None:
+        self.storage = storage
+        self.code = code.encode() if isinstance(code, str) else code
+        self.sha = hashlib.sha1(self.code).hexdigest()
+
+    def __call__(self, keys: Iterable[Key] = (), args: Iterable[Any] = (), db: int = 0) -> Any:
+        keys, args = list(keys), list(args)
+        try:
+            return self.storage.execute_command("EVALSHA", self.sha, len(keys), *keys, *args, db=db)
+        except CommandError as problem:
+            if not str(problem).startswith("NOSCRIPT"):
+                raise
+        return self.storage.execute_command("EVAL", self.code, len(keys), *keys, *args, db=db)
 
 
 class QueueStorage(_QueuedMixin, DefaultStorage):

@@ -224,3 +224,14 @@ def test_in_process_scripts_share_the_storage_data():
         storage.execute_command("EVALSHA", "0" * 40, 0)
     with pytest.raises(CommandError, match="nonexistent global variable 'python'"):
         storage.execute_command("EVAL", "return python", 0)
+
+
+def test_register_script_in_process():
+    from leakdb import DefaultStorage
+
+    storage = DefaultStorage()
+    incrby = storage.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
+    assert incrby(keys=["n"], args=[2]) == 2
+    storage.execute_command("SCRIPT", "FLUSH")  # the next call loads the script again
+    assert incrby(keys=["n"], args=[3]) == 5
+    assert incrby(keys=["n"], args=[1], db=1) == 1
