@@ -53,4 +53,3 @@ def test_ioredis_define_command(node, port):
 def test_bullmq_processes_a_delayed_job(node, port):
     summary = run(node, "bullmq_delayed_job.js", port)
     assert summary["results"] == {"now": 2, "delayed": 42}
-
