@@ -526,8 +526,24 @@ SETTINGS: dict[str, Setting] = {
             format=format_memory_or_percent,
             metavar="BYTES|PERCENT",
         ),
+        Setting(
+            "busy-reply-threshold",
+            5000,
+            _integer(0, LONG_MAX),
+            "milliseconds a script runs before other clients get -BUSY and SCRIPT KILL works (0: never)",
+            metavar="MS",
+        ),
+        Setting(
+            "lua-maxmemory",
+            256 * 1024**2,
+            parse_memory,
+            "memory each Lua interpreter may allocate; a script needing more fails (0: no limit)",
+        ),
     ]
 }
+
+# Other names a setting answers to, as Redis keeps old names working (CONFIG GET lists both).
+ALIASES = {"lua-time-limit": "busy-reply-threshold"}
 
 
 class Config:
@@ -545,7 +561,7 @@ class Config:
 
     def set(self, name: str, raw: str, *, starting: bool = False) -> None:
         """Parse and store one setting; raise ConfigError with Redis's wording when it is refused."""
-        setting = SETTINGS.get(name.lower())
+        setting = SETTINGS.get(canonical(name))
         if setting is None:
             raise ConfigError(errors.CONFIG_UNKNOWN.format(name).removeprefix("ERR "))
         if not setting.mutable and not starting:
@@ -564,11 +580,15 @@ class Config:
     def get(self, pattern: str) -> list[tuple[str, str]]:
         """Every (name, value as text) whose name matches the glob `pattern`, as CONFIG GET lists them."""
         pattern = pattern.lower()
-        return [
+        found = [
             (name, SETTINGS[name].format(value))
             for name, value in self.values.items()
             if fnmatch.fnmatchcase(name, pattern)
         ]
+        for alias, name in ALIASES.items():
+            if fnmatch.fnmatchcase(alias, pattern):
+                found.append((alias, SETTINGS[name].format(self.values[name])))
+        return found
 
     def load_file(self, path: str) -> None:
         """Read a file in redis.conf syntax: ``name value`` per line, ``#`` comments, quotes allowed.
@@ -605,7 +625,7 @@ class Config:
 
     def _apply_line(self, words: list[str]) -> str:
         """Set the directive on one config file line; why it cannot be set, or "" once it is."""
-        name, args = words[0].lower(), words[1:]
+        name, args = canonical(words[0]), words[1:]
         setting = SETTINGS.get(name)
         if setting is None:
             return errors.CONFIG_BAD_DIRECTIVE
@@ -616,3 +636,9 @@ class Config:
         except ConfigError as exc:
             return exc.reason
         return ""
+
+
+def canonical(name: str) -> str:
+    """A setting's own name for `name`, which may be an alias (lua-time-limit)."""
+    lowered = name.lower()
+    return ALIASES.get(lowered, lowered)

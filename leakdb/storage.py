@@ -8,6 +8,7 @@ persisted and queued exactly like writes made through these methods.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import os
 import time
@@ -16,8 +17,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .codec import Codec, get_codec
-from .engine.keyspace import DEFAULT_DATABASES, FLUSHDB, SWAPDB, Change, Database, Keyspace, now_ms
-from .errors import NotAnIntegerError, StorageError, ValueNotAnIntegerError
+from .engine.keyspace import DEFAULT_DATABASES, FLUSHDB, META_DB, SWAPDB, Change, Database, Keyspace, now_ms
+from .errors import CommandError, NotAnIntegerError, StorageError, ValueNotAnIntegerError
 from .persistence import Backend, open_backend
 from .queue import CoalescingLog, FifoLog, QueueItem, WriteQueue
 
@@ -210,6 +211,11 @@ class DefaultStorage:
         self.sync()
         return result
 
+    def register_script(self, code: str | bytes) -> Script:
+        """A Lua script run with ``script(keys=[...], args=[...], db=0)``, as redis-py's register_script:
+        by EVALSHA, loading it again when the cache was flushed."""
+        return Script(self, code)
+
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def sync(self) -> None:
@@ -296,6 +302,24 @@ class _QueuedMixin:
                 pass
 
 
+class Script:
+    """A Lua script bound to a storage (see :meth:`DefaultStorage.register_script`)."""
+
+    def __init__(self, storage: DefaultStorage, code: str | bytes) -> None:
+        self.storage = storage
+        self.code = code.encode() if isinstance(code, str) else code
+        self.sha = hashlib.sha1(self.code).hexdigest()
+
+    def __call__(self, keys: Iterable[Key] = (), args: Iterable[Any] = (), db: int = 0) -> Any:
+        keys, args = list(keys), list(args)
+        try:
+            return self.storage.execute_command("EVALSHA", self.sha, len(keys), *keys, *args, db=db)
+        except CommandError as problem:
+            if not str(problem).startswith("NOSCRIPT"):
+                raise
+        return self.storage.execute_command("EVAL", self.code, len(keys), *keys, *args, db=db)
+
+
 class QueueStorage(_QueuedMixin, DefaultStorage):
     """In memory, and every write is queued as a QueueItem for ``worker_process`` (override it).
 
@@ -327,6 +351,8 @@ class QueueStorage(_QueuedMixin, DefaultStorage):
         return True
 
     def _on_change(self, change: Change) -> None:
+        if change.db == META_DB:
+            return  # function libraries are the server's, not writes for worker_process
         self.queue.put(
             QueueItem(change.op, change.key, change.value, change.db, time.time(), change.expire_at_ms)
         )
@@ -407,7 +433,7 @@ class _FileMixin:
         for db, key, value, expire_at_ms in self.backend.load():
             if expire_at_ms is not None and expire_at_ms <= now:
                 continue
-            if not 0 <= db < databases:
+            if not 0 <= db < databases and db != META_DB:
                 raise StorageError(
                     f"{self.filename} has keys in database {db}, but only {databases} are configured"
                 )

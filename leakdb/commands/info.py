@@ -22,6 +22,7 @@ from ..version import REDIS_VERSION, __version__
 from . import blocking
 from .diskerror import storage_failing
 from .registry import command
+from .scripting.state import existing_state
 
 Fields = list[tuple[str, Any]]
 
@@ -154,6 +155,7 @@ def memory_section(server: Any) -> Fields:
         ("used_memory_dataset", 0 if memory is None else memory.tracker.total),
         ("total_system_memory", system),
         ("total_system_memory_human", human_bytes(system)),
+        *scripting_memory(server),
         ("maxmemory", maxmemory),
         ("maxmemory_human", human_bytes(maxmemory)),
         ("maxmemory_policy", server.config["maxmemory-policy"]),
@@ -162,6 +164,31 @@ def memory_section(server: Any) -> Fields:
         ("mem_clients_normal", server.clients_memory()),
         ("mem_allocator", "pymalloc"),
         ("lazyfree_pending_objects", 0),
+    ]
+
+
+def scripting_memory(server: Any) -> Fields:
+    """Redis's Lua and function memory fields: interpreter memory as each Lua reports it, the script
+    cache and the function libraries by the size of their code."""
+    state = existing_state(server)
+    vm_eval = state.engine_memory("eval") if state is not None else 0
+    vm_functions = state.engine_memory("function") if state is not None else 0
+    scripts = state.scripts_memory if state is not None else 0
+    functions = sum(len(lib.code) + 64 for lib in state.libraries.values()) if state is not None else 0
+    return [
+        ("used_memory_lua", vm_eval),
+        ("used_memory_vm_eval", vm_eval),
+        ("used_memory_lua_human", human_bytes(vm_eval)),
+        ("used_memory_scripts_eval", scripts),
+        ("number_of_cached_scripts", len(state.scripts) if state is not None else 0),
+        ("number_of_functions", len(state.functions) if state is not None else 0),
+        ("number_of_libraries", len(state.libraries) if state is not None else 0),
+        ("used_memory_vm_functions", vm_functions),
+        ("used_memory_vm_total", vm_eval + vm_functions),
+        ("used_memory_vm_total_human", human_bytes(vm_eval + vm_functions)),
+        ("used_memory_functions", functions),
+        ("used_memory_scripts", scripts + functions),
+        ("used_memory_scripts_human", human_bytes(scripts + functions)),
     ]
 
 

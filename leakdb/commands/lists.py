@@ -484,14 +484,16 @@ def _blocking_pop(client, args, where: int) -> bytes:
 
 
 _BLOCKING = "write blocking"
+# Redis refuses BLPOP and BRPOP in scripts (noscript); BLMPOP it runs, without blocking.
+_BLOCKING_POP = "write noscript blocking"
 
 
-@command("blpop", -3, _BLOCKING, 1, -2, group="list", since="2.0.0", summary="Blocking LPOP")
+@command("blpop", -3, _BLOCKING_POP, 1, -2, group="list", since="2.0.0", summary="Blocking LPOP")
 def blpop(client, args):
     return _blocking_pop(client, args, LEFT)
 
 
-@command("brpop", -3, _BLOCKING, 1, -2, group="list", since="2.0.0", summary="Blocking RPOP")
+@command("brpop", -3, _BLOCKING_POP, 1, -2, group="list", since="2.0.0", summary="Blocking RPOP")
 def brpop(client, args):
     return _blocking_pop(client, args, RIGHT)
 
@@ -508,14 +510,30 @@ def _blocking_move(client, args, wherefrom: int, whereto: int, timeout: int) -> 
     raise AssertionError("block() suspends")
 
 
-@command("blmove", 6, "write denyoom blocking", 1, 2, group="list", since="6.2.0", summary="Blocking LMOVE")
+@command(
+    "blmove",
+    6,
+    "write denyoom noscript blocking",
+    1,
+    2,
+    group="list",
+    since="6.2.0",
+    summary="Blocking LMOVE",
+)
 def blmove(client, args):
     wherefrom, whereto = _where(args[3]), _where(args[4])
     return _blocking_move(client, args, wherefrom, whereto, blocking.timeout_ms(args[5]))
 
 
 @command(
-    "brpoplpush", 4, "write denyoom blocking", 1, 2, group="list", since="2.2.0", summary="Blocking RPOPLPUSH"
+    "brpoplpush",
+    4,
+    "write denyoom noscript blocking",
+    1,
+    2,
+    group="list",
+    since="2.2.0",
+    summary="Blocking RPOPLPUSH",
 )
 def brpoplpush(client, args):
     return _blocking_move(client, args, RIGHT, LEFT, blocking.timeout_ms(args[3]))

@@ -17,7 +17,7 @@ from typing import Any
 import gevent
 
 from .. import errors
-from ..config import SETTINGS, BadValue
+from ..config import SETTINGS, BadValue, canonical
 from ..engine.keyspace import now_ms
 from ..engine.numbers import parse_int
 from ..errors import CommandError, SyntaxErrorReply
@@ -95,7 +95,7 @@ def config_get(client, args):
         if _has_glob(pattern):
             for name, value in config.get(pattern):
                 found.setdefault(name, value)
-        elif pattern.lower() in SETTINGS:
+        elif canonical(pattern) in SETTINGS:
             # Redis answers an exact name with the name as the client spelt it.
             for _, value in config.get(pattern.lower()):
                 found.setdefault(pattern, value)
@@ -110,7 +110,7 @@ def _checked_pairs(config: Any, args: list[bytes]) -> list[tuple[str, str]]:
     ]
     seen: set[str] = set()
     for name, _ in pairs:
-        setting = SETTINGS.get(name.lower())
+        setting = SETTINGS.get(canonical(name))
         if setting is None:
             raise CommandError(errors.CONFIG_UNKNOWN.format(name))
         if not setting.mutable:
@@ -119,7 +119,7 @@ def _checked_pairs(config: Any, args: list[bytes]) -> list[tuple[str, str]]:
             raise CommandError(errors.CONFIG_DUPLICATE.format(name))
         seen.add(setting.name)
     for name, raw in pairs:
-        setting = SETTINGS[name.lower()]
+        setting = SETTINGS[canonical(name)]
         try:
             setting.parse(raw)
         except BadValue as exc:
@@ -400,7 +400,7 @@ DEBUG_HELP = [
 ]
 
 
-# -- TIME, ROLE, cluster and scripting stand-ins -----------------------------------------------------
+# -- TIME, ROLE and cluster stand-ins -----------------------------------------------------
 
 
 @command("time", 1, "loading stale fast", group="server", since="2.6.0", summary="The server time")
@@ -428,31 +428,3 @@ def readwrite(client, args):
 def lolwut(client, args):
     text = f"LeakDB ver. {__version__}, speaking the protocol of Redis ver. {REDIS_VERSION}\n"
     return client.resp.encode(Verbatim(text))
-
-
-def _flush_mode(args: list[bytes], message: str) -> None:
-    if len(args) > 3 or (len(args) == 3 and args[2].lower() not in (b"async", b"sync")):
-        raise CommandError(message)
-
-
-@command("function", -2, "", group="scripting", since="7.0.0", summary="A container for function commands")
-def function_(client, args):
-    return dispatch_sub(client, args)
-
-
-@subcommand("function", "flush", -2, "write noscript", summary="Delete all functions")
-def function_flush(client, args):
-    # LeakDB has no functions, so there is never anything to delete.
-    _flush_mode(args, errors.FUNCTION_FLUSH_MODE)
-    return OK
-
-
-@command("script", -2, "", group="scripting", since="2.6.0", summary="A container for Lua scripts commands")
-def script_(client, args):
-    return dispatch_sub(client, args)
-
-
-@subcommand("script", "flush", -2, "noscript", summary="Remove all the scripts from the script cache")
-def script_flush(client, args):
-    _flush_mode(args, errors.SCRIPT_FLUSH_MODE)
-    return OK

@@ -40,6 +40,10 @@ EXPIRE = "expire"  # only the key's deadline changed, to `expire_at_ms` (None: p
 FLUSHDB = "flushdb"  # every key of database `db` is gone
 SWAPDB = "swapdb"  # databases `db` and `value` (an int) exchanged their contents
 
+# The database index of records that belong to no database (function libraries): changes to them are
+# SET and DELETE of `key` in this "database", so they travel to the storage with every other write.
+META_DB = -(2**31)
+
 
 class Change(NamedTuple):
     """One mutation, as listeners see it."""
@@ -294,6 +298,7 @@ class Keyspace:
             raise ValueError("a keyspace needs at least one database")
         self.databases = [Database(i) for i in range(databases)]
         self._listeners: list[Listener] = []
+        self.meta: dict[bytes, Any] = {}  # records outside every database, by name (see META_DB)
 
     def __getitem__(self, index: int) -> Database:
         if not 0 <= index < len(self.databases):
@@ -357,8 +362,25 @@ class Keyspace:
                 removed += db.expire_due(budget_per_db)
         return removed
 
+    def set_meta(self, name: bytes, value: Any) -> None:
+        """Store (or, with None, drop) the record `name` outside every database, reported as a change
+        of META_DB so that persistence keeps it."""
+        if value is None:
+            if self.meta.pop(name, None) is None:
+                return
+            change = (DELETE, META_DB, name, None, None)
+        else:
+            self.meta[name] = value
+            change = (SET, META_DB, name, value, None)
+        notify = self.databases[0].notify
+        if notify is not None:
+            notify(_new_change(Change, change))
+
     def load(self, db: int, key: bytes, value: Any, expire_at_ms: int | None) -> None:
         """Put a key loaded from a file in place without reporting it as a change."""
+        if db == META_DB:
+            self.meta[key] = value
+            return
         database = self[db]
         database.data[key] = value
         if expire_at_ms is not None:

@@ -192,6 +192,8 @@ class MemoryTracker:
 
     def on_change(self, change: Change) -> None:
         op, db, key, value, expire_at_ms = change
+        if db < 0:
+            return  # a record outside the databases (META_DB): not data
         if op == SET:
             self._store(db, key, key_size(key, value, expire_at_ms is not None))
         elif op == DELETE:

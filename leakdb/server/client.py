@@ -185,6 +185,11 @@ class Client:
             self._reading = True
             self._read_watcher.start(self._on_readable)
 
+    def read_now(self) -> None:
+        """Read and serve this client now, outside the event loop (while a slow script holds it)."""
+        if self._reading and not self.closed and not self.suspended:
+            self._on_readable()
+
     def _pause_reading(self) -> None:
         if self._reading:
             self._reading = False

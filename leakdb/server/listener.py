@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import socket
 import stat
@@ -307,6 +308,36 @@ class Server:
     def _serve(self, client: Client) -> None:
         self.clients[client.id] = client
         client.start()
+
+    def serve_while_busy(self, caller: Client, prepare: Any) -> None:
+        """While a slow script holds the event loop, accept and read what is ready, once, without
+        returning to the loop (Redis's processEventsWhileBlocked); `caller`, running the script, is
+        left alone, and `prepare(client)` runs before a client's requests are.  Timers wait."""
+        poller = select.poll()
+        acceptors = {}
+        for acceptor in self._acceptors:
+            fd = acceptor.socket.fileno()
+            acceptors[fd] = acceptor
+            poller.register(fd, select.POLLIN)
+        by_fd = {}
+        for client in self.clients.values():
+            if client is not caller and not client.closed:
+                by_fd[client.fd] = client
+                poller.register(client.fd, select.POLLIN)
+        for fd, _ in poller.poll(0):
+            acceptor = acceptors.get(fd)
+            if acceptor is not None:
+                listening = acceptor.socket
+                try:
+                    fd, address = listening._accept()
+                except OSError:
+                    continue
+                self._accept(socket.socket(listening.family, listening.type, fileno=fd), address)
+                continue
+            client = by_fd.get(fd)
+            if client is not None and not client.closed:
+                prepare(client)
+                client.read_now()
 
     def _expire_cycle(self) -> None:
         self.stats.expired_keys += self.keyspace.expire_cycle()

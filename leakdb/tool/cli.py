@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from ..engine.keyspace import DEFAULT_DATABASES, now_ms
+from ..engine.keyspace import DEFAULT_DATABASES, META_DB, now_ms
 from ..errors import StorageError
 from ..persistence import BACKENDS
 from ..version import __version__
@@ -195,6 +195,8 @@ def file_info(data: DataFile) -> dict[str, Any]:
     """Everything ``leakdb info`` reports, as a JSON-ready dict."""
     databases: dict[int, dict[str, Any]] = {}
     for db, type_name, keys, expires, expired in data.summary(now_ms()):
+        if db == META_DB:
+            continue  # the function libraries' record, not a key
         counts = databases.setdefault(db, {"keys": 0, "expires": 0, "expired": 0, "types": {}})
         counts["keys"] += keys - expired
         counts["expires"] += expires - expired
@@ -379,6 +381,8 @@ def export(
             continue
         if fmt == "json":
             out.write(json_line(entry.db, entry.key, entry.type_name, entry.value(), _ttl(entry, now)))
+        elif entry.db == META_DB:
+            continue  # function libraries: Redis loads them with FUNCTION RESTORE, not commands
         else:
             if entry.db != selected:
                 out.write(resp_command(b"SELECT", b"%d" % entry.db))
