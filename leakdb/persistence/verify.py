@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..engine.keyspace import DEFAULT_DATABASES
+from ..engine.keyspace import DEFAULT_DATABASES, META_DB
 from ..errors import StorageError
 from .base import deserialize, known_type
 from .containers import unpack_scored
@@ -35,7 +35,7 @@ def sound_value(
 def _examine(
     db: int, type_name: str, blob: bytes, expire_at_ms: int | None, databases: int
 ) -> tuple[Any, str | None]:
-    if not 0 <= db < databases:
+    if not 0 <= db < databases and db != META_DB:  # META_DB: records outside every database
         return None, f"database {db} is outside 0..{databases - 1}"
     if not known_type(type_name):
         return None, f"unknown value type {type_name!r} (written by a newer LeakDB?)"

@@ -79,6 +79,8 @@ BAD_VALUES: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "upstream-load": ("eager", 2, ()),
     "hll-sparse-max-bytes": ("lots", 2, ()),
     "maxmemory-clients": ("lots", 2, ()),
+    "busy-reply-threshold": ("-1", 2, ()),
+    "lua-maxmemory": ("lots", 2, ()),
 }
 # Settings for which no value is wrong: any text is a password, or a setting kept for compatibility
 # that LeakDB never reads (replication's client certificates, TLSv1.3 suites).
@@ -93,7 +95,7 @@ ANY_VALUE = {
 # Settings Redis does not have; the others are read by a real redis-server too.
 LEAKDB_ONLY = {
     "storage", "backend", "maxsize", "flush-interval", "workers", "storage-class",
-    "upstream", "upstream-cluster", "upstream-load",
+    "upstream", "upstream-cluster", "upstream-load", "lua-maxmemory",
 }  # fmt: skip
 
 
