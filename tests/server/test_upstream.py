@@ -256,6 +256,38 @@ def test_write_behind_rides_out_an_upstream_stall_and_loses_nothing(start_leakdb
     assert [direct.get(f"during{n}") for n in range(200)] == [str(n).encode() for n in range(200)]
 
 
+def test_an_upstream_restart_loses_nothing_and_resyncs(start_leakdb, tmp_path):
+    """The upstream dies (kill -9) and comes back on the same port with its append-only file: the
+    write-behind queue waits and is written, and the host re-reads what it holds (the invalidation
+    channel was lost, so changes made meanwhile by others are picked up)."""
+    port = free_port()
+    flags = ("--appendonly", "yes", "--appendfsync", "always")
+    upstream = redis_node(tmp_path / "restarting", port, *flags)
+    server = near(start_leakdb, ["--upstream", f"redis://127.0.0.1:{port}"], "persistent-queue",
+                  "--flush-interval", "0.05")  # fmt: skip
+    client = server.client()
+    client.set("before", "1")
+    eventually(lambda: client.info("leakdb")["upstream_pending_writes"] == 0, "the first flush")
+    upstream.process.send_signal(signal.SIGKILL)
+    upstream.process.wait()
+    for n in range(100):
+        client.set(f"during{n}", n)
+    eventually(lambda: client.info("leakdb")["upstream_state"] == "down", "the failed flush to show")
+    upstream = redis_node(tmp_path / "restarting", port, *flags)
+    try:
+        direct = redis.Redis(port=port)
+        eventually(lambda: client.info("leakdb")["upstream_pending_writes"] == 0, "the queue to drain")
+        assert direct.get("before") == b"1"
+        assert [direct.get(f"during{n}") for n in range(100)] == [str(n).encode() for n in range(100)]
+        eventually(lambda: client.info("leakdb")["upstream_resyncs"] >= 1, "a resync after the lost channel")
+        direct.set("before", "changed while the channel was being rebuilt")
+        eventually(
+            lambda: client.get("before") == b"changed while the channel was being rebuilt", "coherence"
+        )
+    finally:
+        upstream.stop()
+
+
 def test_a_master_failover_during_write_behind_loses_nothing(start_leakdb, cluster):
     cluster.flush()
     server = near(
