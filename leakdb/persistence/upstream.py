@@ -155,7 +155,6 @@ class UpstreamBackend(Backend):
         self.reader: Any = None  # reads (load, read-through, refresh)
         self.on_invalidate: Callable[[list[bytes] | None], None] | None = None
         self.read_throughs = 0
-        self.base_db = 0
         self.state = "connecting"
         self.last_error = ""
         self.writes = 0
@@ -184,7 +183,6 @@ class UpstreamBackend(Backend):
             else:
                 parsed = urllib.parse.urlsplit(self.url)
                 self.options = _credentials(parsed)
-                self.base_db = int(parsed.path.strip("/") or 0)
                 options = {key: value for key, value in self.options.items() if key in _URL_OPTIONS}
                 self.client = redis.Redis.from_url(self.url, redis_connect_func=self._tracking_on, **options)
                 self.reader = redis.Redis.from_url(self.url, **options)
