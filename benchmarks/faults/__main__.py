@@ -141,7 +141,8 @@ def run_fuzz(workdir: Path, options: argparse.Namespace, report: dict) -> bool:
         p.name for p in corpus.parent.glob("timeout-*")
     )
     ok = result.returncode == 0 and not crashes
-    executions = int(runs[-1][0]) if runs else 0
+    executed = re.findall(r"stat::number_of_executed_units: (\d+)", log)
+    executions = int(runs[-1][0]) if runs else int(executed[-1]) if executed else 0
     cov, _features, corpus_size = coverage[-1] if coverage else ("0", "0", "0")
     seconds = time.monotonic() - started
     report["fuzz"] = {
@@ -161,7 +162,7 @@ def run_fuzz(workdir: Path, options: argparse.Namespace, report: dict) -> bool:
     header = ["target", "seconds", "inputs", "inputs/s", "edges covered", "corpus", "crashes"]
     row = [
         "RESP parser + command table",
-        str(options.fuzz_seconds),
+        f"{seconds:.0f}",
         f"{executions:,}",
         f"{executions / max(seconds, 1):.0f}",
         cov,
