@@ -453,7 +453,6 @@ MIGRATE_NOKEY = b"+NOKEY\r\n"
 MIGRATE_CONNECT_FAILED = b"-IOERR error or timeout connecting to the client\r\n"
 MIGRATE_IO_ERROR = "IOERR error or timeout {} to target instance"  # "reading" or "writing"
 MIGRATE_TARGET_ERROR = "ERR Target instance replied with error: {}"
-STREAM_GROUPS_UNSUPPORTED = "ERR Bad data format: stream consumer groups are not supported yet"
 # Scripting: EVAL, SCRIPT, FUNCTION, FCALL and the Lua API (leakdb/commands/scripting/).  Texts without
 # a code get "ERR " in front when they are replied.
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."

@@ -10,10 +10,11 @@ LeakDB writes each node of the stream's node model (:class:`~leakdb.engine.strea
 entries, so a stream that never lost an entry is written byte for byte as Redis writes it; reading a
 node keeps its real size in the model, so XADD and XTRIM ~ after a RESTORE cut where Redis would.
 
-Consumer groups are read and written through :class:`Group` records.  The engine has no consumer
-groups yet: a payload that holds some is refused (nothing is dropped silently), and a LeakDB stream
-is written with none.  When the engine grows them, :func:`groups_of` and :func:`attach_groups` are
-the two places that change.
+Consumer groups follow, in name order: each group's last delivered ID and entries-read counter
+(UINT64_MAX for unknown), its pending entries list (16-byte ID, delivery time in ms, delivery count)
+and its consumers in name order (name, seen time, the IDs of the pending entries each owns).  They
+pass through :class:`Group` records, made from the engine's groups by :func:`groups_of` and checked
+and turned back into them by :func:`attach_groups`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from sortedcontainers import SortedList
 
 from ..engine.numbers import parse_int
 from ..engine.stream import UINT64_MAX, Node, Stream
-from ..errors import STREAM_GROUPS_UNSUPPORTED, BadDataFormatError
+from ..engine.stream_groups import ConsumerGroup
+from ..errors import BadDataFormatError
 from .listpack import Element, as_bytes, decode_listpack, encode_listpack
 from .strings import Reader, encode_length, encode_string
 
@@ -44,12 +46,45 @@ class Group:
 
 
 def groups_of(stream: Stream) -> list[Group]:
-    return []
+    """The stream's consumer groups as records, in the order Redis writes them."""
+    records = []
+    for name, group in stream.sorted_groups():
+        pending = [(entry_id, p.delivery_time, p.delivery_count) for entry_id, p in group.pending.items()]
+        consumers = [(c.name, c.seen_time, list(c.pending)) for c in group.sorted_consumers()]
+        records.append(Group(name, group.last_id, group.entries_read, pending, consumers))
+    return records
 
 
-def attach_groups(stream: Stream, groups: list[Group]) -> None:
-    if groups:
-        raise BadDataFormatError(STREAM_GROUPS_UNSUPPORTED)
+def attach_groups(stream: Stream, records: list[Group]) -> None:
+    """Give `stream` the groups read from a payload, refusing what Redis's loader (sanitizing) refuses:
+    a group or consumer named twice, a pending entry twice, a consumer owning an entry the group does
+    not hold as pending or another consumer owns, and a pending entry nobody owns."""
+    if not records:
+        return
+    stream.groups = {}
+    for record in records:
+        if record.name in stream.groups:
+            raise BadDataFormatError()
+        entries_read = record.entries_read
+        if entries_read is None:  # type 15 kept no counter: Redis estimates it from the stream
+            entries_read = stream.estimate_entries_read(record.last_id)
+        elif entries_read == UINT64_MAX:
+            entries_read = None
+        times = {entry_id: (delivered, count) for entry_id, delivered, count in record.pending}
+        if len(times) != len(record.pending):
+            raise BadDataFormatError()
+        owners: dict[int, bytes] = {}
+        consumers = []
+        for name, seen_time, ids in record.consumers:
+            consumers.append((name, seen_time))
+            for entry_id in ids:
+                if entry_id not in times or entry_id in owners:
+                    raise BadDataFormatError()
+                owners[entry_id] = name
+        if len(owners) != len(times) or len({name for name, _ in consumers}) != len(consumers):
+            raise BadDataFormatError()
+        pending = [(entry_id, owners[entry_id], *times[entry_id]) for entry_id in sorted(times)]
+        stream.groups[record.name] = ConsumerGroup.restore(record.last_id, entries_read, consumers, pending)
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -97,16 +132,12 @@ def encode_stream(stream: Stream) -> bytes:
         parts.append(encode_string(node.master_id.to_bytes(16, "big")))
         parts.append(encode_string(_node_listpack(node, ids, entries)))
     first_id = index[0] if index else 0
-    # The engine does not count entries ever added nor remember deleted IDs yet; what a stream that
-    # lost no entry would hold stands in (these only show in XINFO and consumer-group lag).
-    entries_added = getattr(stream, "entries_added", len(stream))
-    max_deleted_id = getattr(stream, "max_deleted_id", 0)
     parts += [
         encode_length(len(stream)),
         _id_lengths(stream.last_id),
         _id_lengths(first_id),
-        _id_lengths(max_deleted_id),
-        encode_length(entries_added),
+        _id_lengths(stream.max_deleted_id),
+        encode_length(stream.entries_added),
     ]
     groups = groups_of(stream)
     parts.append(encode_length(len(groups)))
@@ -223,8 +254,10 @@ def decode_stream(reader: Reader, version2: bool) -> Stream:
     stream.last_id = _read_id(reader)
     if version2:
         _read_id(reader)  # the first ID, which the entries give
-        _read_id(reader)  # the largest deleted ID and entries added: not kept by the engine yet
-        reader.length()
+        stream.max_deleted_id = _read_id(reader)
+        stream.entries_added = reader.length()
+    else:
+        stream.entries_added = length  # what Redis assumes for a stream from before 7.0
     if length != len(stream.entries) or (stream.entries and stream.last_id < last_seen):
         raise BadDataFormatError()
     stream.index = SortedList(stream.entries)

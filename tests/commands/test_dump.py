@@ -99,19 +99,7 @@ SAME_BYTES = [
 ]
 
 
-STREAM_BYTES = pytest.mark.xfail(
-    strict=True,
-    reason="stream DUMP bytes differ from Redis since consumer groups joined the engine (known gap)",
-)
-
-
-@pytest.mark.parametrize(
-    "commands",
-    [
-        pytest.param(case[1], id=case[0], marks=[STREAM_BYTES] if case[0].startswith("stream") else [])
-        for case in SAME_BYTES
-    ],
-)
+@pytest.mark.parametrize("commands", [case[1] for case in SAME_BYTES], ids=[case[0] for case in SAME_BYTES])
 def test_dump_bytes_are_redis_bytes(pair, commands):
     oracle, ours = pair
     both(pair, commands)
@@ -435,10 +423,6 @@ values = st.one_of(
 )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="stream DUMP bytes differ from Redis since consumer groups joined the engine (known gap)",
-)
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(commands=values)
 def test_random_values_cross_and_come_back(redis_server, leakdb_server, commands):
@@ -482,10 +466,6 @@ def test_payload_footer_is_version_and_crc(r):
         ("persistent", "shelve", "kill"),
         ("persistent-queue", "sqlite", "term"),
     ],
-)
-@pytest.mark.xfail(
-    strict=False,
-    reason="stream DUMP bytes differ from Redis since consumer groups joined the engine (known gap)",
 )
 def test_restored_keys_survive_a_restart(redis_server, start_leakdb, storage, backend, stop):
     """RESTORE's write reaches the backend as a change record: after SIGKILL in the write-through
