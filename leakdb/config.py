@@ -137,11 +137,6 @@ def _parse_class_path(raw: str) -> str:
     return raw
 
 
-def _parse_size(raw: str) -> int:
-    """A size setting that Redis reads as 0 when empty (hll-sparse-max-bytes)."""
-    return parse_memory(raw) if raw else 0
-
-
 def parse_memory_or_percent(raw: str) -> int:
     """maxmemory-clients: bytes (``1gb``), or a percentage of maxmemory (``10%``, kept negative)."""
     if raw.endswith("%"):
@@ -155,9 +150,17 @@ def parse_memory_or_percent(raw: str) -> int:
         value = parse_memory(raw)
     except BadValue:
         raise BadValue(errors.CONFIG_NOT_MEMORY_OR_PERCENT) from None
-    if value < 0 or raw.strip() != raw:
-        raise BadValue(errors.CONFIG_NOT_MEMORY_OR_PERCENT)
+    if value > LONG_MAX:
+        # Redis keeps a percentage as a negative number, so a value past LONG_MAX reads as one.
+        value -= 2**64
+        if -value > 100:
+            raise BadValue(errors.CONFIG_PERCENT_TOO_BIG)
     return value
+
+
+def parse_hz(raw: str) -> int:
+    """hz: any int, kept between 1 and 500 as Redis keeps it."""
+    return max(1, min(500, _integer(0, INT_MAX)(raw)))
 
 
 def format_memory_or_percent(value: int) -> str:
@@ -360,11 +363,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("maxmemory-samples", 5, _integer(1, INT_MAX), "keys sampled per eviction round"),
         Setting("lfu-log-factor", 10, _integer(0, INT_MAX), "how slowly the LFU counter grows"),
         Setting("lfu-decay-time", 1, _integer(0, INT_MAX), "minutes per LFU counter decay step"),
-        Setting("hz", 10, _integer(0, INT_MAX), "active expiry cycles per second (used between 1 and 500)"),
+        Setting("hz", 10, parse_hz, "active expiry cycles per second (kept between 1 and 500)"),
         Setting(
             "hll-sparse-max-bytes",
             3000,
-            _parse_size,
+            _memory(0),
             "largest sparse HyperLogLog (header included) before it turns dense",
         ),
         Setting(
@@ -377,7 +380,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("logfile", "", str, "log to this file (empty: standard error)", mutable=False),
         Setting(
             "save",
-            "3600 1 300 100 60 10000",
+            "",
             _parse_save,
             "RDB snapshot points (seconds changes ...)",
             many_words=True,

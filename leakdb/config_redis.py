@@ -24,6 +24,7 @@ from .config_values import (
     named_nonempty,
     parse_bool,
     parse_hostname,
+    parse_memory,
     parse_notify_flags,
     parse_oom_values,
     parse_percentiles,
@@ -67,6 +68,7 @@ def _text(name: str, default: str, help: str, **options: Any) -> Setting:
     return Setting(name, default, options.pop("parse", text), help, **options)
 
 
+_OOM_MODES = choice("no", "yes", "relative", "absolute")
 _YES_NO_LOCAL = ("no", "yes", "local")
 _SHUTDOWN = ("default", "save", "nosave", "now", "force")
 
@@ -231,7 +233,13 @@ REDIS_PARITY = [
     _bool("repl-disable-tcp-nodelay", False, "batch replication packets", inert=NO_REPLICATION),
     _int("repl-ping-replica-period", 10, 1, INT_MAX, "seconds between pings", inert=NO_REPLICATION),
     _int("repl-timeout", 60, 1, INT_MAX, "replication timeout", inert=NO_REPLICATION),
-    _mem("repl-backlog-size", 1024**2, "replication backlog", low=1, inert=NO_REPLICATION),
+    Setting(
+        "repl-backlog-size",
+        1024**2,
+        lambda raw: max(16384, memory(1)(raw)),  # Redis's smallest backlog
+        "replication backlog",
+        inert=NO_REPLICATION,
+    ),
     _int(
         "repl-backlog-ttl",
         3600,
@@ -272,7 +280,7 @@ REDIS_PARITY = [
         "endpoint shown to clients",
         inert=NO_CLUSTER,
     ),
-    _mem("cluster-link-sendbuf-limit", 0, "bus link buffer limit", inert=NO_CLUSTER),
+    Setting("cluster-link-sendbuf-limit", 0, parse_memory, "bus link buffer limit", inert=NO_CLUSTER),
     _bool("activedefrag", False, "active defragmentation", inert=NO_DEFRAG),
     _mem("active-defrag-ignore-bytes", 100 * 1024**2, "fragmentation ignored", low=1, inert=NO_DEFRAG),
     _int("active-defrag-threshold-lower", 10, 0, 1000, "percent that starts it", inert=NO_DEFRAG),
@@ -285,11 +293,12 @@ REDIS_PARITY = [
     _bool(
         "disable-thp", True, "turn transparent huge pages off", mutable=False, inert="LeakDB leaves THP alone"
     ),
-    _enum(
+    Setting(
         "oom-score-adj",
         "no",
-        ("no", "yes", "relative", "absolute"),
+        lambda raw: {"relative": "yes"}.get(_OOM_MODES(raw), _OOM_MODES(raw)),  # relative is yes
         "set oom_score_adj",
+        choices=("no", "yes", "relative", "absolute"),
         inert="LeakDB leaves oom_score_adj alone",
     ),
     Setting(

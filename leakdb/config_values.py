@@ -20,6 +20,7 @@ INT_MIN = -(2**31)
 UINT_MAX = 2**32 - 1
 LONG_MAX = 2**63 - 1
 LONG_MIN = -(2**63)
+ULLONG_MAX = 2**64 - 1
 
 
 class BadValue(ValueError):
@@ -70,21 +71,23 @@ _UNITS = {None: 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "
 
 def parse_memory(raw: str) -> int:
     """Redis memory units: ``100mb`` is 100 * 1024**2 bytes, ``1g`` is 10**9, a bare number is bytes,
-    and an empty value is 0 (as Redis reads it)."""
+    and an empty value is 0.  As Redis reads them into 64 bits: a number too large saturates and a
+    unit's product wraps around (what :func:`memory` then makes of it is Redis's range check)."""
     found = _MEMORY.fullmatch(raw.lower())
     if found is None or (not found.group(1) and raw):
         raise BadValue(errors.CONFIG_NOT_MEMORY)
-    value = int(found.group(1) or 0) * _UNITS[found.group(2)]
-    if value > LONG_MAX:
-        raise BadValue(errors.CONFIG_NOT_MEMORY)
-    return value
+    number = min(int(found.group(1) or 0), ULLONG_MAX)
+    return number * _UNITS[found.group(2)] % (ULLONG_MAX + 1)
 
 
 def memory(low: int = 0) -> Callable[[str], int]:
-    """A memory value of at least `low` bytes."""
+    """A memory value of at least `low` bytes and at most LONG_MAX (Redis's signed memory settings:
+    a value past LONG_MAX reads as negative, so it is refused as below the range)."""
 
     def parse(raw: str) -> int:
         value = parse_memory(raw)
+        if value > LONG_MAX:
+            value -= ULLONG_MAX + 1
         if value < low:
             raise BadValue(errors.CONFIG_OUT_OF_RANGE.format(low, LONG_MAX))
         return value

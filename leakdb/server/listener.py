@@ -239,8 +239,9 @@ class Server:
             self.unix_socket = None
 
     def reload_tls(self) -> None:
-        """Build a new TLS context from the current settings; new connections use it (CONFIG SET)."""
-        if self.config["tls-port"]:
+        """Build a new TLS context from the current settings; new connections use it (CONFIG SET).
+        As in Redis, the certificates must load whenever TLS is on for anything."""
+        if self.config["tls-port"] or self.config["tls-replication"] or self.config["tls-cluster"]:
             self.tls_context = build_context(self.config)
 
     def serve_forever(self) -> None:
