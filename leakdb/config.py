@@ -7,19 +7,42 @@ Each :class:`Setting` has a Redis-style name (``flush-interval``), a type, a def
 from __future__ import annotations
 
 import fnmatch
+import glob
 import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from . import errors
+from .config_redis import NO_CLUSTER, NO_RDB, NO_REPLICATION, REDIS_PARITY
+from .config_values import (
+    INT_MAX,
+    LONG_MAX,
+    UINT_MAX,
+    BadValue,
+    Setting,
+    format_bool,
+    format_octal,
+    integer,
+    memory,
+    parse_bool,
+    parse_memory,
+    parse_octal,
+    parse_save,
+)
 from .resp import ProtocolError, split_inline
 
-INT_MAX = 2**31 - 1
-UINT_MAX = 2**32 - 1
-LONG_MAX = 2**63 - 1
+__all__ = ["INT_MAX", "LONG_MAX", "UINT_MAX", "BadValue", "parse_memory"]
+
+# The names the settings below were written with (other helpers' additions use them too).
+_integer = integer
+_parse_bool = parse_bool
+_format_bool = format_bool
+_memory = memory
+_parse_save = parse_save
+_parse_octal = parse_octal
+_format_octal = format_octal
 
 
 class ConfigError(ValueError):
@@ -32,77 +55,6 @@ class ConfigError(ValueError):
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.reason = reason or message
-
-
-class BadValue(ValueError):
-    """Raised by a setting's parser; ``str()`` is the reason in Redis's words."""
-
-
-_INTEGER = re.compile(r"-?[0-9]+")
-
-
-def _integer(low: int, high: int) -> Callable[[str], int]:
-    """A parser for integers from `low` to `high`, refusing what Redis refuses with Redis's words."""
-
-    def parse(raw: str) -> int:
-        if not _INTEGER.fullmatch(raw):
-            raise BadValue(errors.CONFIG_NOT_INTEGER)
-        value = int(raw)
-        if not low <= value <= high:
-            raise BadValue(errors.CONFIG_OUT_OF_RANGE.format(low, high))
-        return value
-
-    return parse
-
-
-def _parse_bool(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered == "yes":
-        return True
-    if lowered == "no":
-        return False
-    raise BadValue(errors.CONFIG_NOT_BOOL)
-
-
-def _format_bool(value: bool) -> str:
-    return "yes" if value else "no"
-
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1024,
-    "m": 1000**2,
-    "mb": 1024**2,
-    "g": 1000**3,
-    "gb": 1024**3,
-}
-
-
-def parse_memory(raw: str) -> int:
-    """Redis memory units: ``100mb`` is 100 * 1024**2 bytes, ``1g`` is 10**9, a bare number is bytes."""
-    text = raw.strip().lower()
-    digits = text.rstrip("kmgb")
-    unit = text[len(digits) :]
-    if unit not in _UNITS or not digits.isdigit():
-        raise BadValue(errors.CONFIG_NOT_MEMORY)
-    value = int(digits) * _UNITS[unit]
-    if value > LONG_MAX:
-        raise BadValue(errors.CONFIG_NOT_MEMORY)
-    return value
-
-
-def _memory(low: int) -> Callable[[str], int]:
-    """A memory value of at least `low` bytes."""
-
-    def parse(raw: str) -> int:
-        value = parse_memory(raw)
-        if value < low:
-            raise BadValue(errors.CONFIG_OUT_OF_RANGE.format(low, LONG_MAX))
-        return value
-
-    return parse
 
 
 def _parse_seconds(raw: str) -> float:
@@ -161,14 +113,6 @@ def format_output_limits(limits: dict[str, tuple[int, int, int]]) -> str:
     return " ".join(f"{name} {hard} {soft} {seconds}" for name, (hard, soft, seconds) in limits.items())
 
 
-def _parse_save(raw: str) -> str:
-    """``""`` or pairs of ``seconds changes``, as Redis checks them (LeakDB saves by its storage mode)."""
-    words = raw.split()
-    if len(words) % 2 or not all(_INTEGER.fullmatch(word) and int(word) >= 0 for word in words):
-        raise BadValue(errors.CONFIG_SAVE_INVALID)
-    return raw
-
-
 def _parse_dbfilename(raw: str) -> str:
     if not raw:
         raise BadValue(errors.CONFIG_EMPTY)
@@ -193,20 +137,6 @@ def _parse_class_path(raw: str) -> str:
     return raw
 
 
-def _parse_size(raw: str) -> int:
-    """A size setting that Redis reads as 0 when empty (hll-sparse-max-bytes)."""
-    return parse_memory(raw) if raw else 0
-
-
-def _parse_octal(raw: str) -> int:
-    if not re.fullmatch(r"[0-7]+", raw):
-        raise BadValue(errors.CONFIG_NOT_OCTAL)
-    value = int(raw, 8)
-    if value > 0o777:
-        raise BadValue(errors.CONFIG_OUT_OF_RANGE.format(0, 777))
-    return value
-
-
 def parse_memory_or_percent(raw: str) -> int:
     """maxmemory-clients: bytes (``1gb``), or a percentage of maxmemory (``10%``, kept negative)."""
     if raw.endswith("%"):
@@ -220,9 +150,17 @@ def parse_memory_or_percent(raw: str) -> int:
         value = parse_memory(raw)
     except BadValue:
         raise BadValue(errors.CONFIG_NOT_MEMORY_OR_PERCENT) from None
-    if value < 0 or raw.strip() != raw:
-        raise BadValue(errors.CONFIG_NOT_MEMORY_OR_PERCENT)
+    if value > LONG_MAX:
+        # Redis keeps a percentage as a negative number, so a value past LONG_MAX reads as one.
+        value -= 2**64
+        if -value > 100:
+            raise BadValue(errors.CONFIG_PERCENT_TOO_BIG)
     return value
+
+
+def parse_hz(raw: str) -> int:
+    """hz: any int, kept between 1 and 500 as Redis keeps it."""
+    return max(1, min(500, _integer(0, INT_MAX)(raw)))
 
 
 def format_memory_or_percent(value: int) -> str:
@@ -242,10 +180,6 @@ def client_memory_limit(config: Config) -> int:
     else:
         return 0
     return max(limit, 128 * 1024)
-
-
-def _format_octal(value: int) -> str:
-    return f"{value:o}"
 
 
 def _redacted(url: str) -> str:
@@ -273,26 +207,6 @@ MAXMEMORY_POLICIES = (
 )
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One setting: its parser raises :class:`BadValue` for a value it refuses, so the command line,
-    the config file and CONFIG SET refuse the same values with the same words."""
-
-    name: str
-    default: Any
-    parse: Callable[[str], Any]
-    help: str
-    mutable: bool = True
-    format: Callable[[Any], str] = str
-    choices: tuple[str, ...] = ()
-    metavar: str = ""
-    #: How many words the value may take on a config file line (``save 3600 1 300 100``).
-    many_words: bool = False
-    # For a setting given in parts (client-output-buffer-limit names some classes): how a parsed
-    # value combines with the current one.
-    merge: Callable[[Any, Any], Any] | None = None
-
-
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         lowered = raw.lower()
@@ -310,13 +224,12 @@ LOG_LEVELS = ("debug", "verbose", "notice", "warning")
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
-        Setting("port", 6379, _integer(0, 65535), "TCP port to listen on (0: no TCP)", mutable=False),
+        Setting("port", 6379, _integer(0, 65535), "TCP port to listen on (0: no TCP); CONFIG SET rebinds"),
         Setting(
             "bind",
             "127.0.0.1",
             _parse_nonempty,
-            "addresses to listen on, space separated",
-            mutable=False,
+            "addresses to listen on, space separated; CONFIG SET rebinds",
             many_words=True,
         ),
         Setting(
@@ -330,8 +243,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("databases", 16, _integer(1, INT_MAX), "number of logical databases", mutable=False),
         Setting("maxclients", 10000, _integer(1, UINT_MAX), "maximum simultaneous clients"),
         Setting("timeout", 0, _integer(0, INT_MAX), "close clients idle this many seconds (0: never)"),
-        Setting("dir", ".", _parse_nonempty, "directory holding the data file", mutable=False),
-        Setting("dbfilename", "leakdb.db", _parse_dbfilename, "data file name inside dir", mutable=False),
+        Setting("dir", ".", _parse_nonempty, "directory holding the data file", protected=True),
+        Setting("dbfilename", "leakdb.db", _parse_dbfilename, "data file name inside dir", protected=True),
         Setting(
             "storage",
             "persistent-queue",
@@ -339,6 +252,7 @@ SETTINGS: dict[str, Setting] = {
             "storage mode: persistent writes through, persistent-queue writes behind",
             mutable=False,
             choices=STORAGE_MODES,
+            hidden=True,
         ),
         Setting(
             "backend",
@@ -347,6 +261,7 @@ SETTINGS: dict[str, Setting] = {
             "backend for the persistent modes: a sqlite or shelve file, or an upstream redis",
             mutable=False,
             choices=BACKENDS,
+            hidden=True,
         ),
         Setting(
             "upstream",
@@ -356,6 +271,7 @@ SETTINGS: dict[str, Setting] = {
             mutable=False,
             format=_redacted,
             metavar="URL",
+            hidden=True,
         ),
         Setting(
             "upstream-cluster",
@@ -365,6 +281,7 @@ SETTINGS: dict[str, Setting] = {
             mutable=False,
             format=_redacted,
             metavar="URLS",
+            hidden=True,
         ),
         Setting(
             "upstream-load",
@@ -373,16 +290,24 @@ SETTINGS: dict[str, Setting] = {
             "with --backend redis: load every upstream key at start (full) or read misses through (lazy)",
             mutable=False,
             choices=("full", "lazy"),
+            hidden=True,
         ),
-        Setting("maxsize", 1000, _integer(0, LONG_MAX), "queued writes that trigger a flush (0: no limit)"),
+        Setting(
+            "maxsize",
+            1000,
+            _integer(0, LONG_MAX),
+            "queued writes that trigger a flush (0: no limit)",
+            hidden=True,
+        ),
         Setting(
             "flush-interval",
             1.0,
             _parse_seconds,
             "seconds between timed flushes (0: none)",
             mutable=False,
+            hidden=True,
         ),
-        Setting("workers", 1, _integer(1, INT_MAX), "queue worker greenlets", mutable=False),
+        Setting("workers", 1, _integer(1, INT_MAX), "queue worker greenlets", mutable=False, hidden=True),
         Setting(
             "storage-class",
             "",
@@ -390,6 +315,7 @@ SETTINGS: dict[str, Setting] = {
             "serve your own storage class, given as module:Class",
             mutable=False,
             metavar="MODULE:CLASS",
+            hidden=True,
         ),
         Setting(
             "proto-max-bulk-len",
@@ -437,11 +363,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("maxmemory-samples", 5, _integer(1, INT_MAX), "keys sampled per eviction round"),
         Setting("lfu-log-factor", 10, _integer(0, INT_MAX), "how slowly the LFU counter grows"),
         Setting("lfu-decay-time", 1, _integer(0, INT_MAX), "minutes per LFU counter decay step"),
-        Setting("hz", 10, _integer(0, INT_MAX), "active expiry cycles per second (used between 1 and 500)"),
+        Setting("hz", 10, parse_hz, "active expiry cycles per second (kept between 1 and 500)"),
         Setting(
             "hll-sparse-max-bytes",
             3000,
-            _parse_size,
+            _memory(0),
             "largest sparse HyperLogLog (header included) before it turns dense",
         ),
         Setting(
@@ -456,8 +382,10 @@ SETTINGS: dict[str, Setting] = {
             "save",
             "",
             _parse_save,
-            "accepted for compatibility; LeakDB saves by its storage mode",
+            "RDB snapshot points (seconds changes ...)",
             many_words=True,
+            inert=NO_RDB,
+            accumulates=True,
         ),
         Setting("unixsocket", "", str, "also listen on this unix socket path (empty: none)", mutable=False),
         Setting(
@@ -469,14 +397,17 @@ SETTINGS: dict[str, Setting] = {
             format=_format_octal,
         ),
         Setting(
-            "tls-port", 0, _integer(0, 65535), "also listen for TLS on this port (0: no TLS)", mutable=False
+            "tls-port",
+            0,
+            _integer(0, 65535),
+            "also listen for TLS on this port (0: no TLS); CONFIG SET rebinds",
         ),
         Setting("tls-cert-file", "", str, "the server's certificate (PEM) for TLS"),
         Setting("tls-key-file", "", str, "the private key of tls-cert-file (PEM)"),
         Setting("tls-key-file-pass", "", str, "passphrase of tls-key-file, if it is encrypted"),
-        Setting("tls-client-cert-file", "", str, "accepted for compatibility (replication only)"),
-        Setting("tls-client-key-file", "", str, "accepted for compatibility (replication only)"),
-        Setting("tls-client-key-file-pass", "", str, "accepted for compatibility (replication only)"),
+        Setting("tls-client-cert-file", "", str, "client certificate for replication", inert=NO_REPLICATION),
+        Setting("tls-client-key-file", "", str, "its private key", inert=NO_REPLICATION),
+        Setting("tls-client-key-file-pass", "", str, "its passphrase", inert=NO_REPLICATION),
         Setting("tls-ca-cert-file", "", str, "CA certificates that client certificates must chain to"),
         Setting("tls-ca-cert-dir", "", str, "a directory of CA certificates (OpenSSL's hashed layout)"),
         Setting(
@@ -488,7 +419,13 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("tls-protocols", "", str, "TLS versions to allow, e.g. 'TLSv1.2 TLSv1.3' (empty: both)"),
         Setting("tls-ciphers", "", str, "OpenSSL cipher list for TLSv1.2 and below"),
-        Setting("tls-ciphersuites", "", str, "TLSv1.3 cipher suites (accepted; OpenSSL's defaults apply)"),
+        Setting(
+            "tls-ciphersuites",
+            "",
+            str,
+            "TLSv1.3 cipher suites",
+            inert="Python's ssl module keeps OpenSSL's TLSv1.3 suites",
+        ),
         Setting(
             "tls-prefer-server-ciphers",
             False,
@@ -510,13 +447,26 @@ SETTINGS: dict[str, Setting] = {
             "tls-replication",
             False,
             _parse_bool,
-            "accepted for compatibility (no replication)",
+            "TLS for replication links",
             format=_format_bool,
+            inert=NO_REPLICATION,
         ),
         Setting(
-            "tls-cluster", False, _parse_bool, "accepted for compatibility (no cluster)", format=_format_bool
+            "tls-cluster",
+            False,
+            _parse_bool,
+            "TLS for the cluster bus",
+            format=_format_bool,
+            inert=NO_CLUSTER,
         ),
-        Setting("appendonly", False, _parse_bool, "accepted for compatibility", format=_format_bool),
+        Setting(
+            "appendonly",
+            False,
+            _parse_bool,
+            "at start-up, yes picks a persistent storage mode by appendfsync (see --storage)",
+            format=_format_bool,
+            fixed=errors.CONFIG_STORAGE_FIXED,
+        ),
         Setting(
             "maxmemory-clients",
             0,
@@ -538,12 +488,36 @@ SETTINGS: dict[str, Setting] = {
             256 * 1024**2,
             parse_memory,
             "memory each Lua interpreter may allocate; a script needing more fails (0: no limit)",
+            hidden=True,
         ),
+        *REDIS_PARITY,
     ]
 }
 
 # Other names a setting answers to, as Redis keeps old names working (CONFIG GET lists both).
-ALIASES = {"lua-time-limit": "busy-reply-threshold"}
+ALIASES = {
+    "lua-time-limit": "busy-reply-threshold",
+    "hash-max-ziplist-entries": "hash-max-listpack-entries",
+    "hash-max-ziplist-value": "hash-max-listpack-value",
+    "zset-max-ziplist-entries": "zset-max-listpack-entries",
+    "zset-max-ziplist-value": "zset-max-listpack-value",
+    "list-max-ziplist-size": "list-max-listpack-size",
+    "slaveof": "replicaof",
+    "slave-serve-stale-data": "replica-serve-stale-data",
+    "slave-read-only": "replica-read-only",
+    "slave-announce-ip": "replica-announce-ip",
+    "slave-announce-port": "replica-announce-port",
+    "slave-ignore-maxmemory": "replica-ignore-maxmemory",
+    "slave-lazy-flush": "replica-lazy-flush",
+    "slave-priority": "replica-priority",
+    "repl-ping-slave-period": "repl-ping-replica-period",
+    "min-slaves-to-write": "min-replicas-to-write",
+    "min-slaves-max-lag": "min-replicas-max-lag",
+    "cluster-slave-no-failover": "cluster-replica-no-failover",
+    "cluster-slave-validity-factor": "cluster-replica-validity-factor",
+}
+# Names Redis 7.0 reads from a config file with a warning and ignores.
+DEPRECATED = ("list-max-ziplist-entries", "list-max-ziplist-value", "lua-replicate-commands")
 
 
 class Config:
@@ -553,6 +527,15 @@ class Config:
         self.values: dict[str, Any] = {name: s.default for name, s in SETTINGS.items()}
         self.file: str | None = None  # the config file read at start-up, which CONFIG REWRITE updates
         self.given: set[str] = set()  # the settings a config file or a flag set at start-up
+        # What the config file said beyond settings, for the server to apply once it has its parts:
+        # rename-command lines as (file, line number, line, old name, new name), and ACL user lines
+        # (their words).
+        self.renames: list[tuple[str, int, str, str, str]] = []
+        self.users: list[list[str]] = []
+        self.warnings: list[str] = []  # one line per directive with no effect, logged at start-up
+        self._accumulated: set[str] = set()  # settings whose file lines add up, seen so far
+        self._including: list[str] = []
+        self._line: tuple[str, int, str] = ("", 0, "")  # the config file line being read
         for key, value in overrides.items():
             self.values[key.replace("_", "-")] = value
 
@@ -564,26 +547,35 @@ class Config:
         setting = SETTINGS.get(canonical(name))
         if setting is None:
             raise ConfigError(errors.CONFIG_UNKNOWN.format(name).removeprefix("ERR "))
-        if not setting.mutable and not starting:
+        if not starting and not setting.mutable:
             raise ConfigError(errors.CONFIG_IMMUTABLE.format(name).removeprefix("ERR "))
-        try:
-            value = setting.parse(raw)
-        except BadValue as exc:
-            message = errors.CONFIG_BAD_VALUE.format(name, exc).removeprefix("ERR ")
-            raise ConfigError(message, str(exc)) from None
+        if not starting and setting.protected:
+            raise ConfigError(errors.CONFIG_PROTECTED.format(name).removeprefix("ERR "))
+        value = self.parse(name, raw)
         if setting.merge is not None:
             value = setting.merge(self.values[setting.name], value)
         self.values[setting.name] = value
         if starting:
             self.given.add(setting.name)
 
+    def parse(self, name: str, raw: str) -> Any:
+        """The value `raw` gives setting `name` (which must exist), or ConfigError in Redis's words."""
+        setting = SETTINGS[canonical(name)]
+        try:
+            return setting.parse(raw)
+        except BadValue as exc:
+            message = errors.CONFIG_BAD_VALUE.format(name, exc).removeprefix("ERR ")
+            raise ConfigError(message, str(exc)) from None
+
     def get(self, pattern: str) -> list[tuple[str, str]]:
-        """Every (name, value as text) whose name matches the glob `pattern`, as CONFIG GET lists them."""
+        """Every (name, value as text) whose name matches the glob `pattern`, as CONFIG GET lists them.
+
+        Hidden settings (LeakDB's own, and Redis's debugging ones) match only their exact name."""
         pattern = pattern.lower()
         found = [
             (name, SETTINGS[name].format(value))
             for name, value in self.values.items()
-            if fnmatch.fnmatchcase(name, pattern)
+            if name == pattern or (not SETTINGS[name].hidden and fnmatch.fnmatchcase(name, pattern))
         ]
         for alias, name in ALIASES.items():
             if fnmatch.fnmatchcase(alias, pattern):
@@ -591,19 +583,31 @@ class Config:
         return found
 
     def load_file(self, path: str) -> None:
-        """Read a file in redis.conf syntax: ``name value`` per line, ``#`` comments, quotes allowed.
+        """Read a file in redis.conf syntax: ``name value`` per line, ``#`` comments, quotes allowed,
+        ``include`` of other files (glob patterns too), as Redis reads it.
 
         A line that cannot be used raises ConfigError naming the file, the line number and the
         directive, as Redis's "FATAL CONFIG FILE ERROR" does, on one line.
         """
+        self.file = os.path.abspath(path)
+        self._read(path)
+
+    def _read(self, path: str, included: bool = False) -> None:
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
         except OSError as exc:
-            raise ConfigError(errors.CONFIG_FILE_UNREADABLE.format(path, exc.strerror or exc)) from None
-        self.file = os.path.abspath(path)
-        for number, raw_line in enumerate(data.splitlines(), 1):
-            self._load_line(path, number, raw_line)
+            message = errors.CONFIG_INCLUDE_UNREADABLE if included else errors.CONFIG_FILE_UNREADABLE
+            raise ConfigError(message.format(path, exc.strerror or exc)) from None
+        real = os.path.realpath(path)
+        if real in self._including:
+            raise ConfigError(errors.CONFIG_INCLUDE_LOOP.format(path))
+        self._including.append(real)
+        try:
+            for number, raw_line in enumerate(data.splitlines(), 1):
+                self._load_line(path, number, raw_line)
+        finally:
+            self._including.pop()
 
     def _load_line(self, path: str, number: int, raw_line: bytes) -> None:
         text = raw_line.decode("utf-8", "backslashreplace").strip()
@@ -618,23 +622,51 @@ class Config:
         except ProtocolError:
             reason = errors.CONFIG_UNBALANCED_QUOTES
         else:
-            reason = self._apply_line(words)
+            self._line = (path, number, text)
+            reason = self._apply_line(words, f"{path}:{number}")
             if not reason:
                 return
         raise ConfigError(errors.CONFIG_FILE_ERROR.format(path, number, directive, reason, text))
 
-    def _apply_line(self, words: list[str]) -> str:
-        """Set the directive on one config file line; why it cannot be set, or "" once it is."""
+    def _apply_line(self, words: list[str], where: str) -> str:
+        """Act on one config file line; why it cannot be used, or "" once it is."""
         name, args = canonical(words[0]), words[1:]
         setting = SETTINGS.get(name)
         if setting is None:
-            return errors.CONFIG_BAD_DIRECTIVE
-        if not args or (len(args) > 1 and not setting.many_words):
+            return self._directive(name, args, where)
+        if len(args) != 1 and not setting.many_words:
             return errors.CONFIG_WRONG_ARGUMENTS
+        raw = " ".join(args)
+        if setting.accumulates and name in self._accumulated and raw:
+            raw = f"{setting.format(self.values[name])} {raw}"
         try:
-            self.set(name, " ".join(args), starting=True)
+            self.set(name, raw, starting=True)
         except ConfigError as exc:
             return exc.reason
+        if setting.accumulates:
+            self._accumulated.add(name)
+        if setting.inert:
+            self.warnings.append(errors.CONFIG_NO_EFFECT.format(where, words[0], setting.inert))
+        return ""
+
+    def _directive(self, name: str, args: list[str], where: str) -> str:
+        """The config file's directives that are not settings, as Redis reads them."""
+        if name in DEPRECATED:
+            self.warnings.append(errors.CONFIG_DEPRECATED.format(name))
+        elif name == "include" and len(args) == 1:
+            paths = sorted(glob.glob(args[0])) if glob.has_magic(args[0]) else [args[0]]
+            for path in paths:
+                self._read(path, included=True)
+        elif name == "rename-command" and len(args) == 2:
+            self.renames.append((*self._line, args[0], args[1]))
+        elif name == "user" and args:
+            self.users.append(args)
+        elif name == "loadmodule" and args:
+            return errors.CONFIG_NO_MODULES
+        elif name == "sentinel":
+            return errors.CONFIG_SENTINEL
+        else:
+            return errors.CONFIG_BAD_DIRECTIVE
         return ""
 
 

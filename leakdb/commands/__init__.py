@@ -21,6 +21,7 @@ from . import (  # noqa: F401  (each import registers a family)
     scripting,
     server,
     sets,
+    settings,
     sort,
     stream_groups,
     stream_info,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .. import errors
-from ..engine.encodings import hash_encoding
+from ..engine.encodings import hash_encoding, hash_grew
 from ..engine.numbers import (
     INT64_MAX,
     INT64_MIN,
@@ -36,6 +36,7 @@ def _set_fields(client, args) -> int:
     before = len(fields)
     for i in range(2, len(args), 2):
         fields[args[i]] = args[i + 1]
+    hash_grew(fields, args[2:])
     if created:
         db.set(key, fields)
     else:
@@ -91,11 +92,14 @@ def hsetnx(client, args):
     db = client.db
     fields = db.get_typed(args[1], dict)
     if fields is None:
-        db.set(args[1], {args[2]: args[3]})
+        fields = {args[2]: args[3]}
+        hash_grew(fields, args[2:])
+        db.set(args[1], fields)
         return ONE
     if args[2] in fields:
         return ZERO
     fields[args[2]] = args[3]
+    hash_grew(fields, args[2:])
     forget(fields)
     db.changed(args[1])
     return ONE
@@ -251,6 +255,7 @@ def _hash_for_write(client, key: bytes) -> dict[bytes, bytes]:
 def _store_field(client, key: bytes, fields: dict[bytes, bytes], name: bytes, value: bytes) -> None:
     created = not fields
     fields[name] = value
+    hash_grew(fields, (name, value))
     if created:
         client.db.set(key, fields)
     else:

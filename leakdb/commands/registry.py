@@ -159,6 +159,24 @@ def subcommand(
     return register
 
 
+def rename_command(old: str, new: str) -> str:
+    """The config file's ``rename-command old new`` (``""`` removes the command), before any client
+    connects; "" when done, else Redis's reason."""
+    from ..errors import CONFIG_NO_SUCH_COMMAND, CONFIG_RENAME_EXISTS
+
+    entry = DISPATCH.get(old.lower().encode())
+    if entry is None:
+        return CONFIG_NO_SUCH_COMMAND
+    for key in (old.lower().encode(), old.upper().encode()):
+        DISPATCH.pop(key, None)
+    if new:
+        if new.lower().encode() in DISPATCH:
+            return CONFIG_RENAME_EXISTS
+        DISPATCH[new.lower().encode()] = entry
+        DISPATCH[new.upper().encode()] = entry
+    return ""
+
+
 def lookup(name: bytes, table: dict | None = None) -> tuple[Handler, int, int, Command] | None:
     """The entry for a command name in any letter case (the mixed-case slow path)."""
     return (DISPATCH if table is None else table).get(name.lower())

@@ -1,36 +1,31 @@
-"""Server commands: FLUSHDB/FLUSHALL, SWAPDB, CONFIG, SAVE/BGSAVE/LASTSAVE, SHUTDOWN, DEBUG, TIME, ROLE.
+"""Server commands: FLUSHDB/FLUSHALL, SWAPDB, SAVE/BGSAVE/LASTSAVE, SHUTDOWN, DEBUG, TIME, ROLE.
 
-INFO lives in :mod:`.info` and COMMAND in :mod:`.introspection`; importing this module registers
-them too.  Saving means flushing the storage's queue: the work runs in gevent's thread pool, so other
-clients keep being served while the file is written.
+CONFIG lives in :mod:`.settings`, INFO in :mod:`.info` and COMMAND in :mod:`.introspection`;
+importing this module registers the last two too.  Saving means flushing the storage's queue: the
+work runs in gevent's thread pool, so other clients keep being served while the file is written.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 import time
 from typing import Any
 
 import gevent
 
 from .. import errors
-from ..config import SETTINGS, BadValue, canonical
 from ..engine.keyspace import now_ms
 from ..engine.numbers import parse_int
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import OK, Verbatim, bulk
 from ..version import REDIS_VERSION, __version__
-from . import diskerror
 from . import info as _info  # noqa: F401  (registers INFO)
 from . import introspection as _introspection  # noqa: F401  (registers COMMAND)
 from . import memory as _memory  # noqa: F401  (registers MEMORY)
 from .connection import help_reply
-from .eviction import configure_memory
 from .info import state_of
-from .registry import Suspend, command, dispatch_sub, subcommand
+from .registry import Suspend, command
 
 log = logging.getLogger("leakdb.server")
 
@@ -70,176 +65,6 @@ def swapdb(client, args):
     second = _db_index(args[2], errors.INVALID_SECOND_DB)
     client.server.keyspace.swap(first, second)
     return OK
-
-
-# -- CONFIG ----------------------------------------------------------------------------------------
-
-CONFIG_FLAGS = "admin noscript loading stale"
-
-
-@command("config", -2, "", group="server", since="2.0.0", summary="A container for server configuration")
-def config_(client, args):
-    return dispatch_sub(client, args)
-
-
-def _has_glob(pattern: str) -> bool:
-    return any(char in pattern for char in "*?[")
-
-
-@subcommand("config", "get", -3, CONFIG_FLAGS, summary="Get the values of configuration parameters")
-def config_get(client, args):
-    config = client.server.config
-    found: dict[str, str] = {}
-    for raw in args[2:]:
-        pattern = raw.decode("utf-8", "replace")
-        if _has_glob(pattern):
-            for name, value in config.get(pattern):
-                found.setdefault(name, value)
-        elif canonical(pattern) in SETTINGS:
-            # Redis answers an exact name with the name as the client spelt it.
-            for _, value in config.get(pattern.lower()):
-                found.setdefault(pattern, value)
-    return client.resp.map(list(found.items()))
-
-
-def _checked_pairs(config: Any, args: list[bytes]) -> list[tuple[str, str]]:
-    """CONFIG SET's pairs after Redis's checks, in its order: names first (all), then values (all)."""
-    pairs = [
-        (args[i].decode("utf-8", "replace"), args[i + 1].decode("utf-8", "replace"))
-        for i in range(2, len(args), 2)
-    ]
-    seen: set[str] = set()
-    for name, _ in pairs:
-        setting = SETTINGS.get(canonical(name))
-        if setting is None:
-            raise CommandError(errors.CONFIG_UNKNOWN.format(name))
-        if not setting.mutable:
-            raise CommandError(errors.CONFIG_IMMUTABLE.format(name))
-        if setting.name in seen:
-            raise CommandError(errors.CONFIG_DUPLICATE.format(name))
-        seen.add(setting.name)
-    for name, raw in pairs:
-        setting = SETTINGS[canonical(name)]
-        try:
-            setting.parse(raw)
-        except BadValue as exc:
-            raise CommandError(errors.CONFIG_BAD_VALUE.format(name, exc)) from None
-    return pairs
-
-
-@subcommand("config", "set", -4, CONFIG_FLAGS, summary="Set configuration parameters to the given values")
-def config_set(client, args):
-    if len(args) % 2:
-        raise SyntaxErrorReply()
-    config = client.server.config
-    # Every pair is checked before any is applied, so a refused CONFIG SET changes nothing.
-    pairs = list(_checked_pairs(config, args))
-    previous = dict(config.values)
-    for name, raw in pairs:
-        config.set(name, raw)
-    tls_names = [name for name, _ in pairs if name.lower().startswith("tls-")]
-    if tls_names:
-        try:
-            client.server.reload_tls()  # new connections use the new certificates
-        except Exception as exc:
-            config.values = previous
-            log.warning("TLS configuration not changed: %s", exc)
-            raise CommandError(
-                f"ERR CONFIG SET failed (possibly related to argument '{tls_names[0]}') - "
-                "Unable to update TLS configuration. Check server logs."
-            ) from None
-    configure_memory(client.server)  # a new maxmemory or policy applies at once
-    client.server.configure_clients()  # and maxmemory-clients
-    diskerror.update(client.server)  # stop-writes-on-bgsave-error applies at once
-    return OK
-
-
-@subcommand("config", "resetstat", 2, CONFIG_FLAGS, summary="Reset the stats returned by INFO")
-def config_resetstat(client, args):
-    stats = client.server.stats
-    for name, value in vars(stats).items():
-        if isinstance(value, int):
-            setattr(stats, name, 0)
-    return OK
-
-
-def _quote(value: str) -> str:
-    if value and not any(char in value for char in " \t\r\n\"'\\"):
-        return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    return f'"{escaped}"'
-
-
-def rewritten_lines(lines: list[str], current: dict[str, str], defaults: dict[str, str]) -> list[str]:
-    """The config file's lines with each setting's line showing its current value.
-
-    Comments and unknown lines stay as they are; settings that differ from their default and had no
-    line get one at the end, as Redis's CONFIG REWRITE does.
-    """
-    output = []
-    written: set[str] = set()
-    for line in lines:
-        words = line.split(None, 1)
-        name = words[0].lower() if words and not words[0].startswith("#") else ""
-        if name in current:
-            if name not in written:
-                output.append(f"{name} {_quote(current[name])}")
-                written.add(name)
-            continue
-        output.append(line)
-    missing = [name for name in current if name not in written and current[name] != defaults[name]]
-    if missing:
-        output.append("# Generated by CONFIG REWRITE")
-        output.extend(f"{name} {_quote(current[name])}" for name in missing)
-    return output
-
-
-def rewrite_config_file(config: Any) -> None:
-    path = config.file
-    with open(path, encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
-    current = {name: SETTINGS[name].format(value) for name, value in config.values.items()}
-    defaults = {name: setting.format(setting.default) for name, setting in SETTINGS.items()}
-    text = "\n".join(rewritten_lines(lines, current, defaults)) + "\n"
-    # Write a sibling file and rename it over the old one, so a crash never leaves half a config.
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".leakdb-config-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-@subcommand("config", "rewrite", 2, CONFIG_FLAGS, summary="Rewrite the configuration file")
-def config_rewrite(client, args):
-    config = client.server.config
-    if not config.file:
-        raise CommandError(errors.NO_CONFIG_FILE)
-    try:
-        rewrite_config_file(config)
-    except OSError as exc:
-        raise CommandError(errors.CONFIG_REWRITE_FAILED.format(exc.strerror or exc)) from None
-    return OK
-
-
-CONFIG_HELP = [
-    "GET <pattern>",
-    "    Return parameters matching the glob-like <pattern> and their values.",
-    "SET <directive> <value>",
-    "    Set the configuration <directive> to <value>.",
-    "RESETSTAT",
-    "    Reset statistics reported by the INFO command.",
-    "REWRITE",
-    "    Rewrite the configuration file.",
-]
-
-
-@subcommand("config", "help", 2, "loading stale", summary="Show help on the subcommands")
-def config_help(client, args):
-    return help_reply(client, "config", CONFIG_HELP)
 
 
 # -- SAVE, BGSAVE, LASTSAVE ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ Whole-set replies are RESP3 sets (``~``) where Redis sends them so, and arrays e
 from __future__ import annotations
 
 from .. import errors
-from ..engine.encodings import set_encoding
+from ..engine.encodings import set_encoding, set_grew
 from ..engine.numbers import parse_int
 from ..resp import ONE, ZERO, bulk
 from .members import count_arg, forget, pop_random, random_member, sample, scan_container, scan_reply
@@ -39,12 +39,14 @@ def sadd(client, args):
     members = db.get_typed(args[1], set)
     if members is None:
         members = set(args[2:])
+        set_grew(members, args[2:])
         db.set(args[1], members)
         return b":%d\r\n" % len(members)
     before = len(members)
     members.update(args[2:])
     added = len(members) - before
     if added:
+        set_grew(members, args[2:])
         forget(members)
         db.changed(args[1])
     return b":%d\r\n" % added
@@ -132,9 +134,12 @@ def smove(client, args):
     source_members.discard(member)
     _changed_or_deleted(db, source, source_members)
     if target_members is None:
-        db.set(target, {member})
+        target_members = {member}
+        set_grew(target_members, (member,))
+        db.set(target, target_members)
     elif member not in target_members:
         target_members.add(member)
+        set_grew(target_members, (member,))
         forget(target_members)
         db.changed(target)
     return ONE

@@ -5,7 +5,8 @@ and ZRANGESTORE.  One parser (:class:`RangeRequest`, Redis's zrangeGenericComman
 from __future__ import annotations
 
 from .. import errors
-from ..engine.zset import LISTPACK_MAX_ENTRIES, ZSet
+from ..engine.encodings import LIMITS
+from ..engine.zset import ZSet
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import EMPTY_ARRAY
 from .registry import command
@@ -202,7 +203,7 @@ def zrangestore(client, args):
     source = db.get_typed(args[2], ZSet)
     pairs = [] if source is None else request.pairs(source)
     # Redis starts the result as a listpack unless a rank range says it will not fit.
-    target = ZSet(compact=request.by != BY_RANK or len(pairs) <= LISTPACK_MAX_ENTRIES)
+    target = ZSet(compact=request.by != BY_RANK or len(pairs) <= LIMITS.zset_max_listpack_entries)
     for score, member in pairs:
         target.add(member, score)
     return store(db, args[1], target)

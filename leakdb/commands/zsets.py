@@ -11,8 +11,9 @@ import math
 import random
 
 from .. import errors
+from ..engine.encodings import LIMITS
 from ..engine.numbers import parse_int, parse_score
-from ..engine.zset import LISTPACK_MAX_VALUE, LexBound, ZSet
+from ..engine.zset import LexBound, ZSet
 from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply
 from ..resp import EMPTY_ARRAY, ONE, ZERO, bulk
 from .members import count_arg, scan_container, scan_reply
@@ -104,6 +105,11 @@ def _zadd_one(zset: ZSet, member: bytes, score: float, flags: int) -> tuple[int,
     return 2, score
 
 
+def _starts_compact(member: bytes) -> bool:
+    """Whether ZADD creates its sorted set as a listpack (its first member decides, as in Redis)."""
+    return LIMITS.zset_max_listpack_entries != 0 and len(member) <= LIMITS.zset_max_listpack_value
+
+
 def _zadd(client, args: list[bytes], flags: int) -> bytes:
     parsed_flags, position = _zadd_flags(args)
     flags |= parsed_flags
@@ -113,7 +119,7 @@ def _zadd(client, args: list[bytes], flags: int) -> bytes:
     zset = db.get_typed(key, ZSet)
     created = zset is None
     if created and not flags & XX:
-        zset = ZSet(compact=len(args[position + 1]) <= LISTPACK_MAX_VALUE)
+        zset = ZSet(compact=_starts_compact(args[position + 1]))
     added = updated = 0
     new_score = None
     if zset is not None:
@@ -153,7 +159,7 @@ def _zadd_plain(client, key: bytes, score: float, member: bytes) -> bytes:
     db = client.db
     zset = db.get_typed(key, ZSet)
     if zset is None:
-        zset = ZSet(compact=len(member) <= LISTPACK_MAX_VALUE)
+        zset = ZSet(compact=_starts_compact(member))
         zset.add(member, score)
         db.set(key, zset)
         return ONE

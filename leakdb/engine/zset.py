@@ -12,11 +12,10 @@ from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedList
 
+from .encodings import LIMITS
 from .keyspace import TYPE_NAMES
 
 # Redis 7.0 keeps a sorted set of at most this many members, none longer than this, in a listpack.
-LISTPACK_MAX_ENTRIES = 128
-LISTPACK_MAX_VALUE = 64
 
 Pair = tuple[float, bytes]  # (score, member): the order of the index
 
@@ -125,7 +124,10 @@ class ZSet:
         """Insert `member` or move it to `score`."""
         scores = self.scores
         if self.compact:
-            outgrown = len(scores) >= LISTPACK_MAX_ENTRIES or len(member) > LISTPACK_MAX_VALUE
+            outgrown = (
+                len(scores) >= LIMITS.zset_max_listpack_entries
+                or len(member) > LIMITS.zset_max_listpack_value
+            )
             if outgrown and member not in scores:
                 self.compact = False
             elif score == 0.0:
@@ -173,8 +175,9 @@ class ZSet:
 
     def fit_listpack(self) -> None:
         """Take the listpack encoding if the set fits it, as Redis does when it writes a set whole."""
-        if len(self.scores) <= LISTPACK_MAX_ENTRIES and all(
-            len(member) <= LISTPACK_MAX_VALUE for member in self.scores
+        limit = LIMITS.zset_max_listpack_value
+        if len(self.scores) <= LIMITS.zset_max_listpack_entries and all(
+            len(member) <= limit for member in self.scores
         ):
             self.compact = True
             if any(score == 0.0 and math.copysign(1.0, score) < 0 for score in self.scores.values()):

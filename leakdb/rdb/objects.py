@@ -15,10 +15,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..engine.encodings import SET_MAX_INTSET_ENTRIES, hash_encoding
+from ..engine.encodings import LIMITS, hash_encoding
 from ..engine.numbers import parse_int
 from ..engine.stream import Stream
-from ..engine.zset import LISTPACK_MAX_ENTRIES, ZSet
+from ..engine.zset import ZSet
 from ..errors import BadDataFormatError, DumpPayloadError
 from .crc64 import crc64
 from .listpack import (
@@ -106,7 +106,7 @@ def _encode_list(items: deque[bytes]) -> bytes:
 
 def _encode_set(members: set[bytes]) -> bytes:
     snapshot = list(members)
-    if len(snapshot) <= SET_MAX_INTSET_ENTRIES:
+    if len(snapshot) <= LIMITS.set_max_intset_entries:
         numbers = [parse_int(member) for member in snapshot]
         if None not in numbers:
             return bytes((SET_INTSET,)) + encode_string(encode_intset(numbers))  # type: ignore[arg-type]
@@ -236,7 +236,7 @@ def _zset(pairs: list[tuple[bytes, float]], from_listpack: bool) -> ZSet:
     zset = ZSet.from_pairs(pairs)
     if len(zset) != len(pairs):
         raise BadDataFormatError()
-    if from_listpack and not zset.compact and len(zset) <= LISTPACK_MAX_ENTRIES:
+    if from_listpack and not zset.compact and len(zset) <= LIMITS.zset_max_listpack_entries:
         zset.compact = True  # Redis keeps a listpack it loads unless it holds too many members
     return zset
 

@@ -53,13 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     for setting in SETTINGS.values():
         default = setting.format(setting.default)
         choices = f"one of {', '.join(setting.choices)}; " if setting.choices else ""
+        inert = f"; no effect in LeakDB: {setting.inert}" if setting.inert else ""
         parser.add_argument(
             f"--{setting.name}",
             dest=setting.name.replace("-", "_"),
+            # As redis-server: --save 3600 1 300 100 takes the words up to the next flag.
+            nargs="+" if setting.many_words else None,
             metavar=setting.metavar or setting.name.split("-")[-1].upper(),
             # Values are checked by the settings table (as a config file's and CONFIG SET's are).
             # argparse formats help with %: a literal one (maxmemory-clients' 10%) is doubled.
-            help=f"{setting.help} ({choices}default: {default or repr('')})".replace("%", "%%"),
+            help=f"{setting.help} ({choices}default: {default or repr('')}{inert})".replace("%", "%%"),
         )
     return parser
 
@@ -77,11 +80,50 @@ def load_config(argv: list[str]) -> Config:
     for setting in SETTINGS.values():
         raw = getattr(args, setting.name.replace("-", "_"))
         if raw is not None:
+            raw = " ".join(raw) if isinstance(raw, list) else raw
             try:
                 config.set(setting.name, raw, starting=True)
             except ConfigError as exc:
                 raise ConfigError(errors.CONFIG_FLAG_ERROR.format(setting.name, raw, exc.reason)) from None
+            if setting.inert:
+                config.warnings.append(errors.FLAG_NO_EFFECT.format(setting.name, setting.inert))
+    _storage_from_appendonly(config)
     return config
+
+
+def _storage_from_appendonly(config: Config) -> None:
+    """``appendonly yes`` from a Redis config, with no --storage: a persistent mode that matches
+    appendfsync (always: every write is in the file before its reply; everysec and no: written
+    behind, everysec once a second)."""
+    if not config["appendonly"] or "storage" in config.given:
+        return
+    if config["appendfsync"] == "always":
+        config.values["storage"] = "persistent"
+    else:
+        config.values["storage"] = "persistent-queue"
+        if config["appendfsync"] == "everysec" and "flush-interval" not in config.given:
+            config.values["flush-interval"] = 1.0
+
+
+def apply_renames(config: Config) -> None:
+    """The config file's rename-command lines, applied to the command table as Redis applies them."""
+    from ..commands.registry import rename_command
+
+    for path, number, line, old, new in config.renames:
+        reason = rename_command(old, new)
+        if reason:
+            raise ConfigError(errors.CONFIG_FILE_ERROR.format(path, number, "rename-command", reason, line))
+
+
+def write_pidfile(config: Config) -> None:
+    path = config["pidfile"]
+    if path:
+        try:
+            with open(path, "w") as handle:
+                handle.write(f"{os.getpid()}\n")
+        except OSError as exc:
+            # Redis goes on without one; so does LeakDB, saying why.
+            logging.getLogger("leakdb").warning("Failed to write PID file %s: %s", path, exc.strerror or exc)
 
 
 # -- the storage -------------------------------------------------------------------------------------
@@ -309,6 +351,7 @@ def server_main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str]) -> int:
     config = load_config(argv)
+    apply_renames(config)
     problem = check_protected_mode(config)
     if problem:
         raise StartupError(problem, 2)
@@ -319,6 +362,8 @@ def _run(argv: list[str]) -> int:
     listeners = bind(config)
     try:
         configure_logging(config)
+        for warning in config.warnings:
+            logging.getLogger("leakdb").warning(warning)
         storage = create_storage()
     except BaseException:
         for _, sock in listeners:
@@ -343,9 +388,15 @@ def _run(argv: list[str]) -> int:
     if server.unix_socket:
         print(f"Ready to accept connections unix at {server.unix_socket}", flush=True)
     logging.getLogger("leakdb").info("serving")
+    write_pidfile(config)
     try:
         server.serve_forever()
     finally:
         if not server.shutting_down:
             server.shutdown(True)
+        if config["pidfile"]:
+            try:
+                os.unlink(config["pidfile"])
+            except OSError:
+                pass
     return 1 if server.close_error is not None else 0

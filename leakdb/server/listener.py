@@ -26,6 +26,7 @@ from .. import errors
 from ..commands import diskerror
 from ..commands.eviction import configure_memory
 from ..config import Config, client_memory_limit
+from ..engine import encodings
 from ..engine.keyspace import Keyspace
 from ..errors import MAX_CLIENTS, MISCONF
 from ..version import REDIS_VERSION, __version__
@@ -89,6 +90,7 @@ class Server:
         self.close_error: Exception | None = None  # why the storage could not be closed at shutdown
         self.memory = None  # a leakdb.evict.Memory while maxmemory is set
         configure_memory(self)
+        encodings.configure(self.config.values)
         self.refusing_writes = False  # while the storage cannot write (commands/diskerror.py)
         # Client memory: unsent replies of every client (kept on the slow path of a send), the
         # eviction limit from maxmemory-clients (0: off), and INFO's recent maxima.
@@ -157,18 +159,7 @@ class Server:
                 for _, sock in listeners:
                     sock.close()
                 raise ListenSetupError(f"cannot start TLS: {exc}") from None
-        ports: dict[str, int] = {}
-        for kind, sock in listeners:
-            sock.listen(511)
-            acceptor = _Acceptor(sock, self._accept_tls if kind == "tls" else self._accept, spawn=None)
-            acceptor.start()
-            self._acceptors.append(acceptor)
-            if kind == "unix":
-                self.unix_socket = self.config["unixsocket"]
-            else:
-                ports.setdefault(kind, acceptor.server_port)
-        self.port = ports.get("tcp", 0)
-        self.tls_port = ports.get("tls", 0)
+        self._listen(listeners)
         hz = max(1, min(500, int(self.config["hz"])))
         expiry = self.loop.timer(1.0 / hz, 1.0 / hz)
         expiry.start(self._expire_cycle)
@@ -191,6 +182,51 @@ class Server:
             queue.on_state_change = storage_state.send
             self._timers.append(storage_state)
 
+    def _listen(self, listeners: list[tuple[str, Any]]) -> None:
+        ports: dict[str, int] = {}
+        for kind, sock in listeners:
+            sock.listen(self.config["tcp-backlog"] or 511)
+            acceptor = _Acceptor(sock, self._accept_tls if kind == "tls" else self._accept, spawn=None)
+            acceptor.kind = kind
+            acceptor.start()
+            self._acceptors.append(acceptor)
+            if kind == "unix":
+                self.unix_socket = self.config["unixsocket"]
+            else:
+                ports.setdefault(kind, acceptor.server_port)
+        self.port = ports.get("tcp", 0)
+        self.tls_port = ports.get("tls", 0)
+
+    def relisten(self, previous: dict[str, Any]) -> None:
+        """Listen at the current port, bind and tls-port (CONFIG SET), as Redis does: the old TCP
+        and TLS listeners close, the new ones are bound, and if one cannot be, the `previous` values'
+        listeners come back and OSError is raised.  Connected clients stay connected."""
+        if self.config["tls-port"] and self.tls_context is None:
+            self.tls_context = build_context(self.config)
+        old = [acceptor for acceptor in self._acceptors if acceptor.kind != "unix"]
+        for acceptor in old:
+            acceptor.close()
+            self._acceptors.remove(acceptor)
+        try:
+            fresh = self._bind_network(self.config)
+        except OSError:
+            self._listen(self._bind_network(previous))
+            raise
+        self._listen(fresh)
+
+    @staticmethod
+    def _bind_network(settings: Any) -> list[tuple[str, Any]]:
+        sockets: list[tuple[str, Any]] = []
+        try:
+            for kind, number in (("tcp", settings["port"]), ("tls", settings["tls-port"])):
+                if number:
+                    sockets.extend((kind, sock) for sock in _bind_tcp(settings["bind"], number))
+        except BaseException:
+            for _, sock in sockets:
+                sock.close()
+            raise
+        return sockets
+
     def _close_listeners(self) -> None:
         for acceptor in self._acceptors:
             acceptor.close()
@@ -203,8 +239,9 @@ class Server:
             self.unix_socket = None
 
     def reload_tls(self) -> None:
-        """Build a new TLS context from the current settings; new connections use it (CONFIG SET)."""
-        if self.config["tls-port"]:
+        """Build a new TLS context from the current settings; new connections use it (CONFIG SET).
+        As in Redis, the certificates must load whenever TLS is on for anything."""
+        if self.config["tls-port"] or self.config["tls-replication"] or self.config["tls-cluster"]:
             self.tls_context = build_context(self.config)
 
     def serve_forever(self) -> None:

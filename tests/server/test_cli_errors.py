@@ -337,7 +337,9 @@ def test_config_file_mistakes(workdir, tmp_path, content, reason):
     config = tmp_path / "leakdb.conf"
     config.write_bytes(content)
     line = one_line(run_server(str(config), cwd=workdir), 2)
-    assert line.startswith(f"leakdb-server: fatal config file error: {config}:{reason}"), line
+    assert line.startswith(
+        f"leakdb-server: *** FATAL CONFIG FILE ERROR (Redis 7.0.15) *** {config}:{reason}"
+    ), line
 
 
 def test_config_file_that_does_not_exist(workdir):
