@@ -207,6 +207,47 @@ def _parse_octal(raw: str) -> int:
     return value
 
 
+# notify-keyspace-events: one bit per class letter Redis accepts.  "A" is every data class (not "m",
+# key misses, nor "n", new keys), and a class is announced only with "K" or "E" (or both).
+NOTIFY_FLAGS = {
+    "K": 1 << 0,  # __keyspace@<db>__:<key> channels
+    "E": 1 << 1,  # __keyevent@<db>__:<event> channels
+    "g": 1 << 2,  # generic: del, expire, rename_from, ...
+    "$": 1 << 3,  # strings
+    "l": 1 << 4,  # lists
+    "s": 1 << 5,  # sets
+    "h": 1 << 6,  # hashes
+    "z": 1 << 7,  # sorted sets
+    "x": 1 << 8,  # expired keys
+    "e": 1 << 9,  # evicted keys
+    "t": 1 << 10,  # streams
+    "m": 1 << 11,  # key misses
+    "d": 1 << 12,  # modules (none in LeakDB)
+    "n": 1 << 13,  # new keys
+}
+NOTIFY_ALL = sum(NOTIFY_FLAGS[letter] for letter in "g$lshzxetd")
+
+
+def parse_notify_flags(raw: str) -> int:
+    """``notify-keyspace-events`` as Redis reads it: any order, "A" for every data class."""
+    flags = 0
+    for letter in raw:
+        bit = NOTIFY_ALL if letter == "A" else NOTIFY_FLAGS.get(letter)
+        if bit is None:
+            raise BadValue(errors.CONFIG_BAD_EVENT_CLASS)
+        flags |= bit
+    return flags
+
+
+def format_notify_flags(flags: int) -> str:
+    """The letters as CONFIG GET shows them: "A" (which hides "n") or the classes, then K, E, m."""
+    if flags & NOTIFY_ALL == NOTIFY_ALL:
+        text = "A"
+    else:
+        text = "".join(letter for letter in "g$lshzxetdn" if flags & NOTIFY_FLAGS[letter])
+    return text + "".join(letter for letter in "KEm" if flags & NOTIFY_FLAGS[letter])
+
+
 def parse_memory_or_percent(raw: str) -> int:
     """maxmemory-clients: bytes (``1gb``), or a percentage of maxmemory (``10%``, kept negative)."""
     if raw.endswith("%"):
@@ -525,6 +566,14 @@ SETTINGS: dict[str, Setting] = {
             "percentage of maxmemory (10%); 0: no limit",
             format=format_memory_or_percent,
             metavar="BYTES|PERCENT",
+        ),
+        Setting(
+            "notify-keyspace-events",
+            0,
+            parse_notify_flags,
+            "keyspace notification classes, as Redis's letters (KEA: every event; empty: none)",
+            format=format_notify_flags,
+            metavar="CLASSES",
         ),
         Setting(
             "busy-reply-threshold",
