@@ -37,10 +37,10 @@ def _set_fields(client, args) -> int:
     for i in range(2, len(args), 2):
         fields[args[i]] = args[i + 1]
     if created:
-        db.set(key, fields)
+        db.set(key, fields, None, "hset")
     else:
         forget(fields)
-        db.changed(key)
+        db.changed(key, "hset")
     return len(fields) - before
 
 
@@ -91,13 +91,13 @@ def hsetnx(client, args):
     db = client.db
     fields = db.get_typed(args[1], dict)
     if fields is None:
-        db.set(args[1], {args[2]: args[3]})
+        db.set(args[1], {args[2]: args[3]}, None, "hset")
         return ONE
     if args[2] in fields:
         return ZERO
     fields[args[2]] = args[3]
     forget(fields)
-    db.changed(args[1])
+    db.changed(args[1], "hset")
     return ONE
 
 
@@ -145,9 +145,9 @@ def hdel(client, args):
     if removed:
         forget(fields)
         if fields:
-            db.changed(args[1])
+            db.changed(args[1], "hdel")
         else:
-            db.delete(args[1])
+            db.delete(args[1], ("hdel", "del"))
     return b":%d\r\n" % removed
 
 
@@ -248,14 +248,16 @@ def _hash_for_write(client, key: bytes) -> dict[bytes, bytes]:
     return {} if fields is None else fields
 
 
-def _store_field(client, key: bytes, fields: dict[bytes, bytes], name: bytes, value: bytes) -> None:
+def _store_field(
+    client, key: bytes, fields: dict[bytes, bytes], name: bytes, value: bytes, event: str
+) -> None:
     created = not fields
     fields[name] = value
     if created:
-        client.db.set(key, fields)
+        client.db.set(key, fields, None, event)
     else:
         forget(fields)
-        client.db.changed(key)
+        client.db.changed(key, event)
 
 
 @command(
@@ -280,7 +282,7 @@ def hincrby(client, args):
     result = number + increment
     if not INT64_MIN <= result <= INT64_MAX:
         return errors.OVERFLOW
-    _store_field(client, args[1], fields, args[2], b"%d" % result)
+    _store_field(client, args[1], fields, args[2], b"%d" % result, "hincrby")
     return b":%d\r\n" % result
 
 
@@ -310,7 +312,7 @@ def hincrbyfloat(client, args):
     if total is None:
         return errors.NAN_OR_INFINITY
     text = format_long_double(total)
-    _store_field(client, args[1], fields, args[2], text)
+    _store_field(client, args[1], fields, args[2], text, "hincrbyfloat")
     return bulk(text)
 
 

@@ -23,7 +23,7 @@ from ..engine.numbers import parse_int
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import OK, Verbatim, bulk
 from ..version import REDIS_VERSION, __version__
-from . import diskerror
+from . import diskerror, notifications
 from . import info as _info  # noqa: F401  (registers INFO)
 from . import introspection as _introspection  # noqa: F401  (registers COMMAND)
 from . import memory as _memory  # noqa: F401  (registers MEMORY)
@@ -151,6 +151,7 @@ def config_set(client, args):
     configure_memory(client.server)  # a new maxmemory or policy applies at once
     client.server.configure_clients()  # and maxmemory-clients
     diskerror.update(client.server)  # stop-writes-on-bgsave-error applies at once
+    notifications.configure(client.server)  # and notify-keyspace-events
     return OK
 
 

@@ -205,4 +205,4 @@ def zrangestore(client, args):
     target = ZSet(compact=request.by != BY_RANK or len(pairs) <= LISTPACK_MAX_ENTRIES)
     for score, member in pairs:
         target.add(member, score)
-    return store(db, args[1], target)
+    return store(db, args[1], target, "zrangestore")
