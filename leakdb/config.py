@@ -568,6 +568,12 @@ SETTINGS: dict[str, Setting] = {
             metavar="BYTES|PERCENT",
         ),
         Setting(
+            "tracking-table-max-keys",
+            1_000_000,
+            _integer(0, LONG_MAX),
+            "keys CLIENT TRACKING remembers before it invalidates some to make room (0: no limit)",
+        ),
+        Setting(
             "notify-keyspace-events",
             0,
             parse_notify_flags,

@@ -23,7 +23,7 @@ from ..engine.numbers import parse_int
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import OK, Verbatim, bulk
 from ..version import REDIS_VERSION, __version__
-from . import diskerror, notifications
+from . import diskerror, notifications, tracking
 from . import info as _info  # noqa: F401  (registers INFO)
 from . import introspection as _introspection  # noqa: F401  (registers COMMAND)
 from . import memory as _memory  # noqa: F401  (registers MEMORY)
@@ -47,6 +47,7 @@ def _check_flush_mode(args: list[bytes]) -> None:
 def flushdb(client, args):
     _check_flush_mode(args)
     client.db.flush()
+    tracking.flushed(client.server)
     return OK
 
 
@@ -54,6 +55,7 @@ def flushdb(client, args):
 def flushall(client, args):
     _check_flush_mode(args)
     client.server.keyspace.flushall()
+    tracking.flushed(client.server)
     return OK
 
 

@@ -92,6 +92,7 @@ class Server:
         configure_memory(self)
         self.notifications = None  # the keyspace listener of notify-keyspace-events, while it is set
         configure_notifications(self)
+        self.tracking = None  # CLIENT TRACKING's table, while some client tracks (commands/tracking.py)
         self.refusing_writes = False  # while the storage cannot write (commands/diskerror.py)
         # Client memory: unsent replies of every client (kept on the slow path of a send), the
         # eviction limit from maxmemory-clients (0: off), and INFO's recent maxima.

@@ -79,6 +79,7 @@ BAD_VALUES: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "upstream-load": ("eager", 2, ()),
     "hll-sparse-max-bytes": ("lots", 2, ()),
     "notify-keyspace-events": ("KEZ", 2, ()),
+    "tracking-table-max-keys": ("-1", 2, ()),
     "maxmemory-clients": ("lots", 2, ()),
     "busy-reply-threshold": ("-1", 2, ()),
     "lua-maxmemory": ("lots", 2, ()),
