@@ -137,6 +137,47 @@ def _parse_class_path(raw: str) -> str:
     return raw
 
 
+# notify-keyspace-events: one bit per class letter Redis accepts.  "A" is every data class (not "m",
+# key misses, nor "n", new keys), and a class is announced only with "K" or "E" (or both).
+NOTIFY_FLAGS = {
+    "K": 1 << 0,  # __keyspace@<db>__:<key> channels
+    "E": 1 << 1,  # __keyevent@<db>__:<event> channels
+    "g": 1 << 2,  # generic: del, expire, rename_from, ...
+    "$": 1 << 3,  # strings
+    "l": 1 << 4,  # lists
+    "s": 1 << 5,  # sets
+    "h": 1 << 6,  # hashes
+    "z": 1 << 7,  # sorted sets
+    "x": 1 << 8,  # expired keys
+    "e": 1 << 9,  # evicted keys
+    "t": 1 << 10,  # streams
+    "m": 1 << 11,  # key misses
+    "d": 1 << 12,  # modules (none in LeakDB)
+    "n": 1 << 13,  # new keys
+}
+NOTIFY_ALL = sum(NOTIFY_FLAGS[letter] for letter in "g$lshzxetd")
+
+
+def parse_notify_flags(raw: str) -> int:
+    """``notify-keyspace-events`` as Redis reads it: any order, "A" for every data class."""
+    flags = 0
+    for letter in raw:
+        bit = NOTIFY_ALL if letter == "A" else NOTIFY_FLAGS.get(letter)
+        if bit is None:
+            raise BadValue(errors.CONFIG_BAD_EVENT_CLASS)
+        flags |= bit
+    return flags
+
+
+def format_notify_flags(flags: int) -> str:
+    """The letters as CONFIG GET shows them: "A" (which hides "n") or the classes, then K, E, m."""
+    if flags & NOTIFY_ALL == NOTIFY_ALL:
+        text = "A"
+    else:
+        text = "".join(letter for letter in "g$lshzxetdn" if flags & NOTIFY_FLAGS[letter])
+    return text + "".join(letter for letter in "KEm" if flags & NOTIFY_FLAGS[letter])
+
+
 def parse_memory_or_percent(raw: str) -> int:
     """maxmemory-clients: bytes (``1gb``), or a percentage of maxmemory (``10%``, kept negative)."""
     if raw.endswith("%"):
@@ -221,9 +262,18 @@ STORAGE_MODES = ("memory", "queue", "persistent", "persistent-queue")
 BACKENDS = ("sqlite", "shelve", "redis")
 LOG_LEVELS = ("debug", "verbose", "notice", "warning")
 
-SETTINGS: dict[str, Setting] = {
-    s.name: s
-    for s in [
+
+def _table(settings: list[Setting]) -> dict[str, Setting]:
+    table: dict[str, Setting] = {}
+    for setting in settings:
+        if setting.name in table:
+            raise AssertionError(f"setting {setting.name!r} is defined twice")
+        table[setting.name] = setting
+    return table
+
+
+SETTINGS: dict[str, Setting] = _table(
+    [
         Setting("port", 6379, _integer(0, 65535), "TCP port to listen on (0: no TCP); CONFIG SET rebinds"),
         Setting(
             "bind",
@@ -477,6 +527,20 @@ SETTINGS: dict[str, Setting] = {
             metavar="BYTES|PERCENT",
         ),
         Setting(
+            "tracking-table-max-keys",
+            1_000_000,
+            _integer(0, LONG_MAX),
+            "keys CLIENT TRACKING remembers before it invalidates some to make room (0: no limit)",
+        ),
+        Setting(
+            "notify-keyspace-events",
+            0,
+            parse_notify_flags,
+            "keyspace notification classes, as Redis's letters (KEA: every event; empty: none)",
+            format=format_notify_flags,
+            metavar="CLASSES",
+        ),
+        Setting(
             "busy-reply-threshold",
             5000,
             _integer(0, LONG_MAX),
@@ -492,7 +556,7 @@ SETTINGS: dict[str, Setting] = {
         ),
         *REDIS_PARITY,
     ]
-}
+)
 
 # Other names a setting answers to, as Redis keeps old names working (CONFIG GET lists both).
 ALIASES = {

@@ -208,26 +208,6 @@ def format_words(values: tuple) -> str:
     return " ".join(str(value) for value in values)
 
 
-# notify-keyspace-events: each class letter, in the order Redis writes them back.
-NOTIFY_CLASSES = "g$lshzxetd"  # "A" is all of these
-NOTIFY_LETTERS = set(NOTIFY_CLASSES) | set("AKEmn")
-
-
-def parse_notify_flags(raw: str) -> str:
-    """The classes of keyspace events to publish, as the canonical letters CONFIG GET shows: ``A`` for
-    every class, then K (keyspace), E (keyevent) and m (key misses); ``n`` (new keys) is outside A."""
-    if any(letter not in NOTIFY_LETTERS for letter in raw):
-        raise BadValue(errors.CONFIG_BAD_NOTIFY_CLASS)
-    classes = set(NOTIFY_CLASSES) if "A" in raw else set(raw) & set(NOTIFY_CLASSES)
-    if "n" in raw:
-        classes.add("n")
-    if set(NOTIFY_CLASSES) <= classes:
-        out = "A"
-    else:
-        out = "".join(letter for letter in NOTIFY_CLASSES + "n" if letter in classes)
-    return out + "".join(letter for letter in "KEm" if letter in raw)
-
-
 def parse_replicaof(raw: str) -> str:
     """replicaof: ``host port`` or ``no one``.  LeakDB never replicates, so at start-up it refuses any
     master; the setting is kept so that CONFIG GET and a config file with ``replicaof no one`` work."""

@@ -183,6 +183,7 @@ CONFIG_NOT_OCTAL = "argument couldn't be parsed as an octal number"
 CONFIG_NOT_BOOL = "argument must be 'yes' or 'no'"
 CONFIG_NOT_MEMORY = "argument must be a memory value"
 CONFIG_NOT_CHOICE = "argument(s) must be one of the following: {}"
+CONFIG_BAD_EVENT_CLASS = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
 CONFIG_OUT_OF_RANGE = "argument must be between {} and {} inclusive"
 CONFIG_SAVE_INVALID = "Invalid save parameters"
 CONFIG_DBFILENAME_PATH = "dbfilename can't be a path, just a filename"
@@ -192,7 +193,6 @@ CONFIG_BAD_TEMPLATE = "template format is invalid or contains unknown variables"
 CONFIG_BAD_PERCENTILES = "Invalid latency-tracking-info-percentiles parameters"
 CONFIG_PERCENTILES_RANGE = "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
 CONFIG_OOM_VALUES = "Invalid oom-score-adj-values, elements must be between -2000 and 2000."
-CONFIG_BAD_NOTIFY_CLASS = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
 CONFIG_PROTECTED = "ERR CONFIG SET failed (possibly related to argument '{}') - can't set protected config"
 CONFIG_PORT_FAILED = "Unable to listen on this port. Check server logs."
 CONFIG_BIND_FAILED = "Failed to bind to specified addresses."
@@ -583,3 +583,32 @@ FUNCTION_RESTORE_TYPE = "can not read data type"
 FUNCTION_RESTORE_NOT_FUNCTION = "given type is not a function"
 FUNCTION_RESTORE_FAILED = "failed loading the given functions payload"
 SUBCOMMAND_SYNTAX = "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP."
+
+
+# CLIENT TRACKING and CLIENT CACHING.
+TRACKING_NO_REDIRECT_CLIENT = "ERR The client ID you want redirect to does not exist"
+TRACKING_ONE_REDIRECT = "ERR A client can only redirect to a single other client"
+TRACKING_PREFIX_NEEDS_BCAST = "ERR PREFIX option requires BCAST mode to be enabled"
+TRACKING_SWITCH_BCAST = (
+    "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then "
+    "re-enabling it with a different mode."
+)
+TRACKING_OPTIN_AND_OPTOUT = "ERR You can't specify both OPTIN mode and OPTOUT mode"
+TRACKING_OPT_WITH_BCAST = "ERR OPTIN and OPTOUT are not compatible with BCAST"
+TRACKING_SWITCH_OPT = (
+    "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then "
+    "re-enabling it with a different mode."
+)
+TRACKING_PREFIX_OVERLAPS_EXISTING = (
+    "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap."
+)
+TRACKING_PREFIX_OVERLAPS_GIVEN = (
+    "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not "
+    "overlap."
+)
+CACHING_NEEDS_OPT = (
+    "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode "
+    "enabled"
+)
+CACHING_YES_NEEDS_OPTIN = "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+CACHING_NO_NEEDS_OPTOUT = "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."

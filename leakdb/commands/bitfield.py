@@ -179,7 +179,7 @@ def _bitfield(client: Any, args: list[bytes], read_only: bool) -> bytes:
             reply = _apply(data, op)
             parts.append(null if reply is None else b":%d\r\n" % reply)
     # Redis counts every SET and INCRBY as a change, even one that OVERFLOW FAIL refused.
-    db.bits_changed(key)
+    db.bits_changed(key, "setbit")
     return b"*%d\r\n" % len(parts) + b"".join(parts)
 
 

@@ -119,13 +119,13 @@ def setbit(client, args):
         if old != on:  # an unchanged bit is no write: nothing is reported, WATCH stays clean
             bits = current if current.__class__ is bytearray else db.write_bits(key)
             bits[index] ^= 1 << shift
-            db.bits_changed(key)
+            db.bits_changed(key, "setbit")
         return ONE if old else ZERO
     bits = grow_bits(client, db, key, index + 1)  # a grown or new string is a write, even for a 0
     if bits is None:
         return errors.OOM
     bits[index] = on << shift
-    db.bits_changed(key)
+    db.bits_changed(key, "setbit")
     return ZERO
 
 
@@ -299,7 +299,7 @@ def bitop(client, args):
     size = max(len(source) for source in sources)
     destination = args[2]
     if size == 0:
-        db.delete(destination)
+        db.delete(destination, "del")
         return ZERO
     if operation == _NOT:
         result = bytes(sources[0].translate(_INVERT))
@@ -320,5 +320,5 @@ def bitop(client, args):
     old = db.data.get(destination)
     if not room_for(client, size - (len(old) if type(old) is bytes else 0)):
         return errors.OOM
-    db.set(destination, result)
+    db.set(destination, result, None, "set")
     return b":%d\r\n" % size

@@ -255,11 +255,6 @@ def client_unpause(client, args):
     return OK
 
 
-@subcommand("client", "getredir", 2, "noscript loading stale", summary="Get tracking redirection")
-def client_getredir(client, args):
-    return b":-1\r\n"
-
-
 # -- CLIENT LIST / INFO / KILL -----------------------------------------------------------------------
 
 

@@ -105,9 +105,11 @@ def restore(client, args):
         deadline = ttl if absttl else now_ms() + ttl
         if deadline <= now_ms():
             if replace:
-                db.delete(key)  # the old value goes, and the restored one is already expired
+                db.delete(key, "del")  # the old value goes, and the restored one is already expired
             return OK
-    db.set(key, value, deadline)
+    if replace:
+        db.delete(key)  # Redis deletes the old value first: the restored key is a new one
+    db.set(key, value, deadline, "restore")
     memory = getattr(client.server, "memory", None)  # access stamps are kept under maxmemory only
     if memory is not None:
         memory.stamp_restored(client.db_index, key, idle, frequency)
@@ -145,7 +147,7 @@ class _Migration:
             return
         for key, taken in zip(self.keys, restored, strict=True):
             if taken and key not in self.changed:
-                self.db.delete(key)
+                self.db.delete(key, "del")
 
 
 def _migrate_options(args: list[bytes]) -> tuple[bool, bool, bytes | None, bytes | None, list[bytes]] | bytes:

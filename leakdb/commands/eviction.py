@@ -251,7 +251,7 @@ class Memory:
         while pool:
             _, index, key = pool.pop()
             db = self.databases[index]
-            if key in self._source(db) and db.delete(key):
+            if key in self._source(db) and db.delete(key, "evicted"):
                 return True
         return False
 
@@ -262,7 +262,7 @@ class Memory:
             source = self._source(db)
             if source:
                 picks = self.samplers[index].sample(source, 1, self.tracker, index)
-                if picks and db.delete(picks[0]):
+                if picks and db.delete(picks[0], "evicted"):
                     return True
         return False
 

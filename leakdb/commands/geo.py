@@ -329,7 +329,7 @@ def _search(client, args: list[bytes], source: int, flags: int) -> bytes:
     if zset is None:
         if search.store_key is None:
             return EMPTY_ARRAY
-        db.delete(search.store_key)
+        db.delete(search.store_key, "del")
         return ZERO
     if search.count and not search.sort and not search.any:
         search.sort = 1
@@ -342,7 +342,8 @@ def _search(client, args: list[bytes], source: int, flags: int) -> bytes:
     points = points[:keep]
     conversion = search.shape.conversion
     if search.store_key is not None:
-        return _store(db, search, points, conversion)
+        event = "geosearchstore" if flags & SEARCH_STORE else "georadiusstore"
+        return _store(db, search, points, conversion, event)
     return _reply(client.resp, search, points, conversion)
 
 
@@ -385,14 +386,14 @@ def _reply(resp, search: _Search, points: list[tuple], conversion: float) -> byt
     return b"".join(parts)
 
 
-def _store(db, search: _Search, points: list[tuple], conversion: float) -> bytes:
+def _store(db, search: _Search, points: list[tuple], conversion: float, event: str) -> bytes:
     key = search.store_key
     if not points:
-        db.delete(key)
+        db.delete(key, "del")
         return ZERO
     by_distance = search.store_distance
     pairs = [(point[1], point[0] / conversion if by_distance else point[2]) for point in points]
-    db.set(key, ZSet.from_pairs(pairs))
+    db.set(key, ZSet.from_pairs(pairs), None, event)
     return b":%d\r\n" % len(points)
 
 

@@ -38,10 +38,10 @@ def _set_fields(client, args) -> int:
         fields[args[i]] = args[i + 1]
     hash_grew(fields, args[2:])
     if created:
-        db.set(key, fields)
+        db.set(key, fields, None, "hset")
     else:
         forget(fields)
-        db.changed(key)
+        db.changed(key, "hset")
     return len(fields) - before
 
 
@@ -94,14 +94,14 @@ def hsetnx(client, args):
     if fields is None:
         fields = {args[2]: args[3]}
         hash_grew(fields, args[2:])
-        db.set(args[1], fields)
+        db.set(args[1], fields, None, "hset")
         return ONE
     if args[2] in fields:
         return ZERO
     fields[args[2]] = args[3]
     hash_grew(fields, args[2:])
     forget(fields)
-    db.changed(args[1])
+    db.changed(args[1], "hset")
     return ONE
 
 
@@ -149,9 +149,9 @@ def hdel(client, args):
     if removed:
         forget(fields)
         if fields:
-            db.changed(args[1])
+            db.changed(args[1], "hdel")
         else:
-            db.delete(args[1])
+            db.delete(args[1], ("hdel", "del"))
     return b":%d\r\n" % removed
 
 
@@ -252,15 +252,17 @@ def _hash_for_write(client, key: bytes) -> dict[bytes, bytes]:
     return {} if fields is None else fields
 
 
-def _store_field(client, key: bytes, fields: dict[bytes, bytes], name: bytes, value: bytes) -> None:
+def _store_field(
+    client, key: bytes, fields: dict[bytes, bytes], name: bytes, value: bytes, event: str
+) -> None:
     created = not fields
     fields[name] = value
     hash_grew(fields, (name, value))
     if created:
-        client.db.set(key, fields)
+        client.db.set(key, fields, None, event)
     else:
         forget(fields)
-        client.db.changed(key)
+        client.db.changed(key, event)
 
 
 @command(
@@ -285,7 +287,7 @@ def hincrby(client, args):
     result = number + increment
     if not INT64_MIN <= result <= INT64_MAX:
         return errors.OVERFLOW
-    _store_field(client, args[1], fields, args[2], b"%d" % result)
+    _store_field(client, args[1], fields, args[2], b"%d" % result, "hincrby")
     return b":%d\r\n" % result
 
 
@@ -315,7 +317,7 @@ def hincrbyfloat(client, args):
     if total is None:
         return errors.NAN_OR_INFINITY
     text = format_long_double(total)
-    _store_field(client, args[1], fields, args[2], text)
+    _store_field(client, args[1], fields, args[2], text, "hincrbyfloat")
     return bulk(text)
 
 

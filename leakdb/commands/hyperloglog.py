@@ -56,9 +56,9 @@ def pfadd(client, args):
     value = _hll(db, key)
     new, changed, intact = hll.add(value, args[2:], sparse_max_bytes(client))
     if value is None:
-        db.set(key, new)
+        db.set(key, new, None, "pfadd")
     elif new is not value:
-        db.set_keep_ttl(key, new)
+        db.set_keep_ttl(key, new, "pfadd" if changed else None)
     if not intact:
         return errors.HLL_INVALID
     return ONE if changed else ZERO
@@ -104,9 +104,9 @@ def pfmerge(client, args):
     value = db.lookup(key)
     new = hll.merge(value, merged, dense, sparse_max_bytes(client))
     if value is None:
-        db.set(key, new)
+        db.set(key, new, None, "pfadd")
     else:
-        db.set_keep_ttl(key, new)
+        db.set_keep_ttl(key, new, "pfadd")
     return OK
 
 

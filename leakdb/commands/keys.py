@@ -39,7 +39,7 @@ def _delete_keys(client, args):
     delete = client.db.delete
     removed = 0
     for key in islice(args, 1, None):
-        if delete(key):
+        if delete(key, "del"):
             removed += 1
     return b":%d\r\n" % removed
 
@@ -127,7 +127,7 @@ def _expire(client, args, in_seconds: bool, relative: bool, name: str) -> bytes:
         return ZERO
     if flags and not _expire_allowed(flags, when, db.deadline(key)):
         return ZERO
-    db.set_expire(key, when)  # a deadline already past deletes the key
+    db.set_expire(key, when, "expire")  # a deadline already past deletes the key ("del")
     return ONE
 
 
@@ -201,7 +201,7 @@ def persist(client, args):
     key = args[1]
     if db.lookup(key) is None or db.deadline(key) is None:
         return ZERO
-    db.set_expire(key, None)
+    db.set_expire(key, None, "persist")
     return ONE
 
 
@@ -372,8 +372,10 @@ def _rename(client, args, only_new: bool) -> bytes:
     if only_new and db.lookup(target) is not None:
         return ZERO
     deadline = db.deadline(source)
+    if not only_new:
+        db.delete(target)  # Redis deletes a key it overwrites, so the target is a new key again
     db.set(target, value, deadline)
-    db.delete(source)
+    db.delete(source, ("rename_from", ("rename_to", db.index, target)))
     return ONE if only_new else OK
 
 
@@ -450,9 +452,11 @@ def copy_(client, args):
     value = db.lookup(source)
     if value is None:
         return ZERO
-    if not replace and target_db.lookup(target) is not None:
-        return ZERO
-    target_db.set(target, copy_value(value), db.deadline(source))
+    if target_db.lookup(target) is not None:
+        if not replace:
+            return ZERO
+        target_db.delete(target)  # replaced by a new key, as Redis does it
+    target_db.set(target, copy_value(value), db.deadline(source), "copy_to")
     return ONE
 
 
@@ -472,7 +476,7 @@ def move(client, args):
     if value is None or target_db.lookup(key) is not None:
         return ZERO
     target_db.set(key, value, db.deadline(key))
-    db.delete(key)
+    db.delete(key, ("move_from", ("move_to", target_db.index, key)))
     return ONE
 
 

@@ -56,18 +56,22 @@ def _list(db: Database, key: bytes) -> deque | None:
     return db.get_typed(key, deque)
 
 
-def _settle(db: Database, key: bytes, items: deque) -> None:
-    """Report an in-place change; an emptied list is deleted."""
+def _settle(db: Database, key: bytes, items: deque, event: str) -> None:
+    """Report an in-place change named `event`; an emptied list is deleted (and a "del" follows)."""
     if items:
-        db.changed(key)
+        db.changed(key, event)
     else:
-        db.delete(key)
+        db.delete(key, (event, "del"))
+
+
+_PUSH_EVENT = {LEFT: "lpush", RIGHT: "rpush"}
+_POP_EVENT = {LEFT: "lpop", RIGHT: "rpop"}
 
 
 def _pop_many(db: Database, key: bytes, items: deque, where: int, count: int) -> list[bytes]:
     take = items.popleft if where == LEFT else items.pop
     popped = [take() for _ in range(min(count, len(items)))]
-    _settle(db, key, items)
+    _settle(db, key, items, _POP_EVENT[where])
     return popped
 
 
@@ -104,10 +108,10 @@ def _push(client, args, where: int, only_existing: bool) -> bytes:
             return ZERO
         items = deque()
         _extend(items, args, where)
-        db.set(key, items)
+        db.set(key, items, None, _PUSH_EVENT[where])
         return integer(len(items))
     _extend(items, args, where)
-    db.changed(key)
+    db.changed(key, _PUSH_EVENT[where])
     return integer(len(items))
 
 
@@ -282,7 +286,7 @@ def lset(client, args):
     if not 0 <= index < len(items):
         raise errors.OutOfRangeError()
     items[index] = args[3]
-    db.changed(args[1])
+    db.changed(args[1], "lset")
     return OK
 
 
@@ -299,7 +303,7 @@ def linsert(client, args):
     for index, value in enumerate(items):
         if value == pivot:
             items.insert(index if position == b"before" else index + 1, args[4])
-            db.changed(args[1])
+            db.changed(args[1], "linsert")
             return integer(len(items))
     return MINUS_ONE
 
@@ -324,7 +328,7 @@ def lrem(client, args):
     if removed:
         items.clear()
         items.extend(kept if count >= 0 else reversed(kept))
-        _settle(db, args[1], items)
+        _settle(db, args[1], items, "lrem")
     return integer(removed)
 
 
@@ -344,8 +348,8 @@ def ltrim(client, args):
             items.pop()
         for _ in range(bounds[0]):
             items.popleft()
-    if len(items) != length:
-        _settle(db, args[1], items)
+    # Redis reports the trim even when it removed nothing (WATCH sees the key as modified).
+    _settle(db, args[1], items, "ltrim")
     return OK
 
 
@@ -358,17 +362,21 @@ def _move(
     """Pop from the non-empty `items` at `source` and push onto `destination`; the moved element."""
     target = _list(db, destination)  # WRONGTYPE before anything moves
     value = items.popleft() if wherefrom == LEFT else items.pop()
+    # Redis's order: the push onto the destination is reported first, then the pop from the source.
+    push, pop = _PUSH_EVENT[whereto], _POP_EVENT[wherefrom]
     if target is None:
-        _settle(db, source, items)
-        db.set(destination, deque((value,)))
+        db.set(destination, deque((value,)), None, push)
+        _settle(db, source, items, pop)
         return bulk(value)
     if whereto == LEFT:
         target.appendleft(value)
     else:
         target.append(value)
-    if target is not items:
-        _settle(db, source, items)
-    db.changed(destination)
+    if target is items:
+        db.changed(destination, (push, pop))
+    else:
+        db.changed(destination, push)
+        _settle(db, source, items, pop)
     return bulk(value)
 
 

@@ -23,6 +23,7 @@ from ..version import REDIS_VERSION, __version__
 from . import info as _info  # noqa: F401  (registers INFO)
 from . import introspection as _introspection  # noqa: F401  (registers COMMAND)
 from . import memory as _memory  # noqa: F401  (registers MEMORY)
+from . import tracking
 from .connection import help_reply
 from .info import state_of
 from .registry import Suspend, command
@@ -42,6 +43,7 @@ def _check_flush_mode(args: list[bytes]) -> None:
 def flushdb(client, args):
     _check_flush_mode(args)
     client.db.flush()
+    tracking.flushed(client.server)
     return OK
 
 
@@ -49,6 +51,7 @@ def flushdb(client, args):
 def flushall(client, args):
     _check_flush_mode(args)
     client.server.keyspace.flushall()
+    tracking.flushed(client.server)
     return OK
 
 

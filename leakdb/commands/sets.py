@@ -40,7 +40,7 @@ def sadd(client, args):
     if members is None:
         members = set(args[2:])
         set_grew(members, args[2:])
-        db.set(args[1], members)
+        db.set(args[1], members, None, "sadd")
         return b":%d\r\n" % len(members)
     before = len(members)
     members.update(args[2:])
@@ -48,7 +48,7 @@ def sadd(client, args):
     if added:
         set_grew(members, args[2:])
         forget(members)
-        db.changed(args[1])
+        db.changed(args[1], "sadd")
     return b":%d\r\n" % added
 
 
@@ -62,17 +62,17 @@ def srem(client, args):
     members.difference_update(args[2:])
     removed = before - len(members)
     if removed:
-        _changed_or_deleted(db, args[1], members)
+        _changed_or_deleted(db, args[1], members, "srem")
     return b":%d\r\n" % removed
 
 
-def _changed_or_deleted(db, key: bytes, members: set[bytes]) -> None:
-    """Report an in-place change, or delete the key when its set became empty."""
+def _changed_or_deleted(db, key: bytes, members: set[bytes], event: str) -> None:
+    """Report an in-place change, or delete the key when its set became empty (then "del")."""
     forget(members)
     if members:
-        db.changed(key)
+        db.changed(key, event)
     else:
-        db.delete(key)
+        db.delete(key, (event, "del"))
 
 
 @command(
@@ -132,16 +132,16 @@ def smove(client, args):
     if member not in source_members:
         return ZERO
     source_members.discard(member)
-    _changed_or_deleted(db, source, source_members)
+    _changed_or_deleted(db, source, source_members, "srem")
     if target_members is None:
         target_members = {member}
         set_grew(target_members, (member,))
-        db.set(target, target_members)
+        db.set(target, target_members, None, "sadd")
     elif member not in target_members:
         target_members.add(member)
         set_grew(target_members, (member,))
         forget(target_members)
-        db.changed(target)
+        db.changed(target, "sadd")
     return ONE
 
 
@@ -171,10 +171,10 @@ def spop(client, args):
         return _members_reply(client, ())
     if count >= len(members):
         forget(members)
-        db.delete(args[1])
+        db.delete(args[1], ("spop", "del"))
         return _members_reply(client, members)
     chosen = pop_random(members, count)
-    db.changed(args[1])
+    db.changed(args[1], "spop")
     return _members_reply(client, chosen)
 
 
@@ -185,10 +185,10 @@ def _pop_one(client, key: bytes) -> bytes:
         return client.resp.null
     member = pop_random(members, 1)[0]
     if members:
-        db.changed(key)  # pop_random kept the cached member list in step
+        db.changed(key, "spop")  # pop_random kept the cached member list in step
     else:
         forget(members)
-        db.delete(key)
+        db.delete(key, ("spop", "del"))
     return bulk(member)
 
 
@@ -246,13 +246,13 @@ def _difference(sets: list[set[bytes] | None]) -> set[bytes]:
     return first.difference(*(members for members in sets[1:] if members is not None))
 
 
-def _store(client, target: bytes, result: set[bytes]) -> bytes:
+def _store(client, target: bytes, result: set[bytes], event: str) -> bytes:
     """Replace `target` with `result` (deleting it when empty) and reply with its size."""
     db = client.db
     if result:
-        db.set(target, result)
+        db.set(target, result, None, event)
     else:
-        db.delete(target)
+        db.delete(target, "del")
     return b":%d\r\n" % len(result)
 
 
@@ -281,7 +281,7 @@ def sdiff(client, args):
     summary="Intersect multiple sets and store the resulting set in a key",
 )
 def sinterstore(client, args):
-    return _store(client, args[1], _intersection(_load_sets(client, args[2:])))
+    return _store(client, args[1], _intersection(_load_sets(client, args[2:])), "sinterstore")
 
 
 @command(
@@ -294,7 +294,7 @@ def sinterstore(client, args):
     summary="Add multiple sets and store the resulting set in a key",
 )
 def sunionstore(client, args):
-    return _store(client, args[1], _union(_load_sets(client, args[2:])))
+    return _store(client, args[1], _union(_load_sets(client, args[2:])), "sunionstore")
 
 
 @command(
@@ -307,7 +307,7 @@ def sunionstore(client, args):
     summary="Subtract multiple sets and store the resulting set in a key",
 )
 def sdiffstore(client, args):
-    return _store(client, args[1], _difference(_load_sets(client, args[2:])))
+    return _store(client, args[1], _difference(_load_sets(client, args[2:])), "sdiffstore")
 
 
 @command(

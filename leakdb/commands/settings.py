@@ -18,7 +18,7 @@ from ..config import SETTINGS, BadValue, ConfigError, canonical
 from ..engine import encodings
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import OK
-from . import diskerror
+from . import diskerror, notifications
 from .connection import help_reply
 from .eviction import configure_memory
 from .registry import command, dispatch_sub, subcommand
@@ -136,6 +136,7 @@ def _take_effect(server: Any, names: list[str], previous: dict[str, Any]) -> Non
     configure_memory(server)  # a new maxmemory or policy applies at once
     server.configure_clients()  # and maxmemory-clients
     diskerror.update(server)  # stop-writes-on-bgsave-error applies at once
+    notifications.configure(server)  # and notify-keyspace-events
 
 
 @subcommand("config", "resetstat", 2, CONFIG_FLAGS, summary="Reset the stats returned by INFO")

@@ -247,9 +247,9 @@ def _store(db: Any, request: Sort, chosen: list[bytes]) -> bytes:
     values = [b"" if value is None else value for value in _fetched(db, request, chosen)]
     destination = request.store
     if not values:
-        db.delete(destination)
+        db.delete(destination, "del")
         return ZERO
-    db.set(destination, deque(values))  # a new list, without the old key's deadline
+    db.set(destination, deque(values), None, "sortstore")  # a new list, without the old key's deadline
     return b":%d\r\n" % len(values)
 
 

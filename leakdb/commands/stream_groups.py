@@ -20,7 +20,7 @@ from ..resp import OK, ONE, ZERO, bulk
 from . import blocking
 from .connection import help_reply
 from .registry import command, dispatch_sub, subcommand
-from .streams import entry_reply, id_reply, long_long, parse_id, parse_interval
+from .streams import CONSUMER_CREATED, entry_reply, id_reply, long_long, parse_id, parse_interval
 
 _XGROUP_HELP = [
     "CREATE <key> <groupname> <id|$> [option]",
@@ -97,24 +97,24 @@ def _xgroup(client, args):
     if sub == b"setid" and argc in (5, 7):
         last_id = _group_id(args[4], stream, strict=False)
         group.last_id, group.entries_read = last_id, entries_read
-        db.changed(key)
+        db.changed(key, "xgroup-setid")
         return OK
     if sub == b"destroy" and argc == 4:
         if not stream.destroy_group(name):
             return ZERO
-        db.changed(key)
+        db.changed(key, "xgroup-destroy")
         blocking.signal(client, key)  # its blocked readers get NOGROUP
         return ONE
     if sub == b"createconsumer" and argc == 5:
         if not group.create_consumer(args[4], keyspace.now_ms()):
             return ZERO
-        db.changed(key)
+        db.changed(key, "xgroup-createconsumer")
         return ONE
     if sub == b"delconsumer" and argc == 5:
         owned = group.delete_consumer(args[4])
         if owned is None:
             return ZERO
-        db.changed(key)
+        db.changed(key, "xgroup-delconsumer")
         return b":%d\r\n" % owned
     return subcommand_syntax(args)
 
@@ -124,11 +124,11 @@ def _create(db, key: bytes, stream: Stream | None, name: bytes, raw_id: bytes, e
     if stream is None:  # MKSTREAM, now that nothing can fail
         stream = Stream()
         stream.create_group(name, last_id, entries_read)
-        db.set(key, stream)
+        db.set(key, stream, None, "xgroup-create")
         return OK
     if not stream.create_group(name, last_id, entries_read):
         return error_reply(errors.XGROUP_BUSYGROUP)
-    db.changed(key)
+    db.changed(key, "xgroup-create")
     return OK
 
 
@@ -172,7 +172,7 @@ def xack(client, args):
     ids = [parse_id(raw, strict=True)[0] for raw in args[3:]]  # all or nothing
     acknowledged = sum(1 for entry_id in ids if group.acknowledge(entry_id))
     if acknowledged:
-        db.changed(args[1])
+        db.changed(args[1])  # no event: Redis announces nothing for XACK
     return b":%d\r\n" % acknowledged
 
 
@@ -340,6 +340,7 @@ def xclaim(client, args):
     if delivery_time < 0 or delivery_time > now:  # not given, or bogus: now, as Redis does
         delivery_time = now
     consumer = None
+    known = args[3] in group.consumers
     replies = []
     for entry_id in ids:
         pending = group.pending.get(entry_id)
@@ -365,7 +366,7 @@ def xclaim(client, args):
         replies.append(id_reply(entry_id) if justid else entry_reply(entry_id, stream.entries[entry_id]))
         changed = True
     if changed:
-        db.changed(key)
+        db.changed(key, None if known or consumer is None else CONSUMER_CREATED)
     return b"*%d\r\n" % len(replies) + b"".join(replies)
 
 
@@ -438,6 +439,7 @@ def xautoclaim(client, args):
     index = pending.bisect_left(start)
     attempts = count * _ATTEMPTS_FACTOR
     consumer = None
+    known = args[3] in group.consumers
     claimed, deleted = [], []
     while attempts and count and index < len(pending):
         attempts -= 1
@@ -461,7 +463,7 @@ def xautoclaim(client, args):
         count -= 1
     cursor = pending.peekitem(index)[0] if index < len(pending) else 0
     if claimed or deleted:
-        db.changed(key)
+        db.changed(key, None if known or consumer is None else CONSUMER_CREATED)
     parts = [b"*3\r\n", id_reply(cursor), b"*%d\r\n" % len(claimed), *claimed, b"*%d\r\n" % len(deleted)]
     parts.extend(id_reply(entry_id) for entry_id in deleted)
     return b"".join(parts)

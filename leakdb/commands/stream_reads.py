@@ -22,7 +22,7 @@ from ..errors import CommandError, SyntaxErrorReply, error_with
 from ..resp import bulk
 from . import blocking
 from .registry import command
-from .streams import entries_reply, entry_reply, long_long, parse_id
+from .streams import CONSUMER_CREATED, entries_reply, entry_reply, long_long, parse_id
 
 NEW_ENTRIES = MAX_ID  # the ">" ID; Redis reads the largest ID the same way
 BLOCKED_DEFAULT_COUNT = 1000  # a blocked read without COUNT gets at most this many entries
@@ -140,6 +140,7 @@ def _read_group(
     if after == NEW_ENTRIES and (not stream.entries or stream.index[-1] <= group.last_id):
         return None
     now = keyspace.now_ms()
+    event = None if request.consumer in group.consumers else CONSUMER_CREATED
     consumer = group.consumer(request.consumer, now)
     if after != NEW_ENTRIES:
         start = (after + 1) & MAX_ID  # Redis's streamIncrID wraps the largest ID to 0-0
@@ -148,7 +149,7 @@ def _read_group(
         body = entries_reply(
             stream.read_new(group, consumer, group.last_id + 1, request.count, request.noack, now)
         )
-    db.changed(key)
+    db.changed(key, event)
     return body
 
 
@@ -222,9 +223,10 @@ def _group_judge(seen: dict[bytes, Any], request: ReadRequest, count: int) -> bl
         if value.last_id <= group.last_id:
             return None
         now = keyspace.now_ms()
+        event = None if request.consumer in group.consumers else CONSUMER_CREATED
         consumer = group.consumer(request.consumer, now)
         items = value.read_new(group, consumer, group.last_id + 1, count, request.noack, now)
-        db.changed(key)
+        db.changed(key, event)
         return _reply(client, [(key, entries_reply(items))])
 
     return judge

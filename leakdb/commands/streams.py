@@ -21,6 +21,8 @@ from . import blocking
 from .registry import command
 
 # Without LIMIT, `~` trimming does at most 100 * stream-node-max-entries entries of work.
+# The event of a consumer that a read or a claim created (as XGROUP CREATECONSUMER names it).
+CONSUMER_CREATED = "xgroup-createconsumer"
 APPROX_TRIM_LIMIT = 10000
 _ID_MAX_LENGTH = 127  # Redis copies an ID into a 128-byte buffer
 _C_SPACE = b" \t\n\v\f\r"
@@ -225,12 +227,13 @@ def xadd(client, args):
         raise CommandError(errors.STREAM_EXHAUSTED)
     entry_id = _new_id(stream, parsed)
     stream.append(entry_id, tuple(args[parsed.position + 1 :]))
-    if parsed.trim:
-        _trim(stream, parsed)
+    event = "xadd"
+    if parsed.trim and _trim(stream, parsed):
+        event = ("xadd", "xtrim")
     if created:
-        db.set(key, stream)
+        db.set(key, stream, None, event)
     else:
-        db.changed(key)
+        db.changed(key, event)
     blocking.signal(client, key)  # XREAD and XREADGROUP waiters
     return id_reply(entry_id)
 
@@ -244,7 +247,7 @@ def xtrim(client, args):
         return ZERO
     removed = _trim(stream, parsed)
     if removed:
-        db.changed(args[1])
+        db.changed(args[1], "xtrim")
     return b":%d\r\n" % removed
 
 
@@ -257,7 +260,7 @@ def xdel(client, args):
     ids = [parse_id(raw, strict=True)[0] for raw in args[2:]]  # all checked before any is deleted
     removed = sum(1 for entry_id in ids if stream.delete(entry_id))
     if removed:
-        db.changed(args[1])  # an emptied stream stays, as in Redis
+        db.changed(args[1], "xdel")  # an emptied stream stays, as in Redis
     return b":%d\r\n" % removed
 
 
@@ -401,5 +404,5 @@ def xsetid(client, args):
         stream.entries_added = entries_added
     if max_deleted:
         stream.max_deleted_id = max_deleted
-    db.changed(args[1])
+    db.changed(args[1], "xsetid")
     return OK

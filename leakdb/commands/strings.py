@@ -21,6 +21,8 @@ from .registry import command
 
 MAX_STRING = 512 * 1024 * 1024
 WRONGTYPE = errors.WRONGTYPE
+# A SET with a deadline reports two events, as Redis does: the write, then the new deadline.
+SET_AND_EXPIRE = ("set", "expire")
 
 
 def int_arg(raw: bytes) -> int:
@@ -115,7 +117,7 @@ def parse_set_options(args: list[bytes], start: int, allow_get: bool = True):
 @command("set", -3, "write denyoom", 1, 1, group="string", summary="Set the string value of a key")
 def set_(client, args):
     if len(args) == 3:
-        client.db.set(args[1], args[2])
+        client.db.set(args[1], args[2], None, "set")
         return OK
     condition, get_old, keepttl, expire, expire_arg = parse_set_options(args, 3)
     deadline = None
@@ -133,12 +135,12 @@ def set_(client, args):
     if (condition == "nx" and current is not None) or (condition == "xx" and current is None):
         return reply if get_old else client.resp.null
     if keepttl and current is not None:
-        db.set_keep_ttl(key, args[2])
+        db.set_keep_ttl(key, args[2], "set")
     elif deadline is not None and deadline <= now_ms():
-        db.set(key, args[2])
-        db.delete(key)
+        db.set(key, args[2], None, "set")
+        db.delete(key, "del")
     else:
-        db.set(key, args[2], deadline)
+        db.set(key, args[2], deadline, "set" if deadline is None else SET_AND_EXPIRE)
     return reply
 
 
@@ -147,13 +149,13 @@ def setnx(client, args):
     db = client.db
     if db.lookup(args[1]) is not None:
         return ZERO
-    db.set(args[1], args[2])
+    db.set(args[1], args[2], None, "set")
     return ONE
 
 
 def _set_with_expiry(client, args, unit_ms: int, name: str) -> bytes:
     deadline = expire_deadline(args[2], unit_ms, False, name)
-    client.db.set(args[1], args[3], deadline)
+    client.db.set(args[1], args[3], deadline, SET_AND_EXPIRE)
     return OK
 
 
@@ -171,7 +173,7 @@ def psetex(client, args):
 def getset(client, args):
     db = client.db
     old = db.get_string(args[1])
-    db.set(args[1], args[2])
+    db.set(args[1], args[2], None, "set")
     return client.resp.null if old is None else bulk(old)
 
 
@@ -181,7 +183,7 @@ def getdel(client, args):
     value = db.get_string(args[1])
     if value is None:
         return client.resp.null
-    db.delete(args[1])
+    db.delete(args[1], "del")
     return bulk(value)
 
 
@@ -212,9 +214,9 @@ def getex(client, args):
         unit, absolute = _EXPIRE_UNITS[expire]
         deadline = expire_deadline(args[i - 1], unit, absolute, "getex")
     if deadline is not None:
-        db.set_expire(args[1], deadline)
+        db.set_expire(args[1], deadline, "expire")
     elif persist:
-        db.set_expire(args[1], None)
+        db.set_expire(args[1], None, "persist")
     return bulk(value)
 
 
@@ -247,7 +249,7 @@ def mset(client, args):
         return errors.wrong_arity("mset")
     db = client.db
     for i in range(1, len(args), 2):
-        db.set(args[i], args[i + 1])
+        db.set(args[i], args[i + 1], None, "set")
     return OK
 
 
@@ -260,7 +262,7 @@ def msetnx(client, args):
         if db.lookup(args[i]) is not None:
             return ZERO
     for i in range(1, len(args), 2):
-        db.set(args[i], args[i + 1])
+        db.set(args[i], args[i + 1], None, "set")
     return ONE
 
 
@@ -268,7 +270,7 @@ def msetnx(client, args):
 
 
 def _incr(client, key: bytes, delta: int) -> bytes:
-    return b":%d\r\n" % client.db.incr(key, delta)
+    return b":%d\r\n" % client.db.incr(key, delta, None, "incrby")
 
 
 @command("incr", 2, "write denyoom fast", 1, 1, group="string")
@@ -309,7 +311,7 @@ def incrbyfloat(client, args):
     if total is None:
         return errors.NAN_OR_INFINITY
     text = format_long_double(total)
-    db.set_keep_ttl(args[1], text)
+    db.set_keep_ttl(args[1], text, "incrbyfloat")
     return bulk(text)
 
 
@@ -321,12 +323,12 @@ def append(client, args):
     db = client.db
     current = db.get_string(args[1])
     if current is None:
-        db.set(args[1], args[2])
+        db.set(args[1], args[2], None, "append")
         return b":%d\r\n" % len(args[2])
     if len(current) + len(args[2]) > MAX_STRING:
         return errors.STRING_TOO_LONG
     value = current + args[2]
-    db.set_keep_ttl(args[1], value)
+    db.set_keep_ttl(args[1], value, "append")
     return b":%d\r\n" % len(value)
 
 
@@ -374,7 +376,7 @@ def setrange(client, args):
             return ZERO
         if offset + len(piece) > MAX_STRING:
             return errors.STRING_TOO_LONG
-        db.set(args[1], b"\x00" * offset + piece)
+        db.set(args[1], b"\x00" * offset + piece, None, "setrange")
         return b":%d\r\n" % (offset + len(piece))
     if not piece:
         return b":%d\r\n" % len(current)
@@ -383,5 +385,5 @@ def setrange(client, args):
     if len(current) < offset:
         current = current + b"\x00" * (offset - len(current))
     value = current[:offset] + piece + current[offset + len(piece) :]
-    db.set_keep_ttl(args[1], value)
+    db.set_keep_ttl(args[1], value, "setrange")
     return b":%d\r\n" % len(value)

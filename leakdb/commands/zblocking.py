@@ -33,7 +33,7 @@ def _serve(highest: bool, count: int, reply: Reply) -> blocking.Serve:
 
     def serve(client: Any, db: Database, key: bytes, zset: ZSet) -> bytes:
         popped = zset.pop(count, highest)
-        after_removal(db, key, zset, len(popped))
+        after_removal(db, key, zset, len(popped), "zpopmax" if highest else "zpopmin")
         return reply(client.resp, key, popped)
 
     return serve

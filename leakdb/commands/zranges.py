@@ -206,4 +206,4 @@ def zrangestore(client, args):
     target = ZSet(compact=request.by != BY_RANK or len(pairs) <= LIMITS.zset_max_listpack_entries)
     for score, member in pairs:
         target.add(member, score)
-    return store(db, args[1], target)
+    return store(db, args[1], target, "zrangestore")

@@ -167,7 +167,7 @@ def _store(client, args: list[bytes], op: str, name: str) -> bytes:
     sources = load_sources(db, args, 2, name)
     options = Options(args, 3 + len(sources), len(sources), op, storing=True)
     result = _compute(op, sources, options)
-    return store(db, args[1], ZSet.from_pairs(result.items()))
+    return store(db, args[1], ZSet.from_pairs(result.items()), name)
 
 
 @command(

@@ -36,23 +36,23 @@ def long_arg(raw: bytes) -> int:
     return number
 
 
-def store(db, key: bytes, zset: ZSet) -> bytes:
+def store(db, key: bytes, zset: ZSet, event: str) -> bytes:
     """Write a computed set to `key` (deleting the key when it is empty) and reply its size."""
     if not zset:
-        db.delete(key)
+        db.delete(key, "del")
         return ZERO
-    db.set(key, zset)
+    db.set(key, zset, None, event)
     return b":%d\r\n" % len(zset)
 
 
-def after_removal(db, key: bytes, zset: ZSet, removed: int) -> None:
+def after_removal(db, key: bytes, zset: ZSet, removed: int, event: str) -> None:
     """Report members removed from the set at `key`; an emptied set takes its key with it."""
     if not removed:
         return
     if zset:
-        db.changed(key)
+        db.changed(key, event)
     else:
-        db.delete(key)
+        db.delete(key, (event, "del"))
 
 
 # -- ZADD and ZINCRBY ------------------------------------------------------------------------------
@@ -128,10 +128,11 @@ def _zadd(client, args: list[bytes], flags: int) -> bytes:
             outcome, new_score = _zadd_one(zset, args[i], score, flags)
             added += outcome == 1
             updated += outcome == 2
+        event = "zincr" if flags & INCR else "zadd"
         if created:
-            db.set(key, zset)
+            db.set(key, zset, None, event if added or updated else None)
         elif added or updated:
-            db.changed(key)
+            db.changed(key, event)
     if flags & INCR:
         return client.resp.null if new_score is None else score_reply(client.resp, new_score)
     return b":%d\r\n" % (added + updated if flags & CH else added)
@@ -161,13 +162,13 @@ def _zadd_plain(client, key: bytes, score: float, member: bytes) -> bytes:
     if zset is None:
         zset = ZSet(compact=_starts_compact(member))
         zset.add(member, score)
-        db.set(key, zset)
+        db.set(key, zset, None, "zadd")
         return ONE
     current = zset.scores.get(member)
     if current is not None and score == current:
         return ZERO
     zset.add(member, score)
-    db.changed(key)
+    db.changed(key, "zadd")
     return ZERO if current is not None else ONE
 
 
@@ -368,17 +369,17 @@ def zrem(client, args):
         removed += zset.remove(member)
         if not zset:
             break  # Redis stops at an emptied set
-    after_removal(db, args[1], zset, removed)
+    after_removal(db, args[1], zset, removed, "zrem")
     return b":%d\r\n" % removed
 
 
-def _remove_span(client, key: bytes, span_of) -> bytes:
+def _remove_span(client, key: bytes, span_of, event: str) -> bytes:
     db = client.db
     zset = db.get_typed(key, ZSet)
     if zset is None:
         return ZERO
     removed = zset.remove_span(*span_of(zset))
-    after_removal(db, key, zset, removed)
+    after_removal(db, key, zset, removed, event)
     return b":%d\r\n" % removed
 
 
@@ -394,7 +395,7 @@ def _remove_span(client, key: bytes, span_of) -> bytes:
 )
 def zremrangebyrank(client, args):
     start, end = long_arg(args[2]), long_arg(args[3])
-    return _remove_span(client, args[1], lambda zset: rank_span(start, end, len(zset)))
+    return _remove_span(client, args[1], lambda zset: rank_span(start, end, len(zset)), "zremrangebyrank")
 
 
 @command(
@@ -409,7 +410,7 @@ def zremrangebyrank(client, args):
 )
 def zremrangebyscore(client, args):
     bounds = score_range(args[2], args[3])
-    return _remove_span(client, args[1], lambda zset: zset.score_span(*bounds))
+    return _remove_span(client, args[1], lambda zset: zset.score_span(*bounds), "zremrangebyscore")
 
 
 @command(
@@ -424,7 +425,7 @@ def zremrangebyscore(client, args):
 )
 def zremrangebylex(client, args):
     low, high = lex_range(args[2], args[3])
-    return _remove_span(client, args[1], lambda zset: zset.lex_span(low, high))
+    return _remove_span(client, args[1], lambda zset: zset.lex_span(low, high), "zremrangebylex")
 
 
 # -- popping ---------------------------------------------------------------------------------------
@@ -443,7 +444,7 @@ def pop_first(client, keys: list[bytes], count: int, highest: bool) -> tuple[byt
         if zset is None:
             continue
         taken = zset.pop(count, highest) if count else []
-        after_removal(db, key, zset, len(taken))
+        after_removal(db, key, zset, len(taken), "zpopmax" if highest else "zpopmin")
         return key, taken
     return None
 

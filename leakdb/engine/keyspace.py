@@ -40,6 +40,10 @@ EXPIRE = "expire"  # only the key's deadline changed, to `expire_at_ms` (None: p
 FLUSHDB = "flushdb"  # every key of database `db` is gone
 SWAPDB = "swapdb"  # databases `db` and `value` (an int) exchanged their contents
 
+# Events the engine itself names: a key removed by its deadline, and one an EXPIRE in the past removed.
+EXPIRED_EVENT = "expired"
+DEL_EVENT = "del"
+
 # The database index of records that belong to no database (function libraries): changes to them are
 # SET and DELETE of `key` in this "database", so they travel to the storage with every other write.
 META_DB = -(2**31)
@@ -53,6 +57,9 @@ class Change(NamedTuple):
     key: bytes | None
     value: Any
     expire_at_ms: int | None
+    # What a keyspace notification calls this change (Redis's event name: "lpush", "expired"), or
+    # None for a change that has no event; see :func:`events_of` for the forms it takes.
+    event: Any = None
 
 
 Listener = Callable[[Change], None]
@@ -60,6 +67,19 @@ Listener = Callable[[Change], None]
 # Change(...) runs a Python-level __new__; building the tuple directly costs less than half as much,
 # and a change is built for every write while anything listens.
 _new_change = tuple.__new__
+
+
+# The event of a change that created its key, when "new" events are asked for (Database.announce).
+NEW_EVENT = "new"
+
+
+def created(event: Any) -> Any:
+    """The event of a change that also created its key: "new" comes first, as Redis sends it."""
+    if event is None:
+        return NEW_EVENT
+    if event.__class__ is tuple:
+        return (NEW_EVENT, *event)
+    return (NEW_EVENT, event)
 
 
 def now_ms() -> int:
@@ -152,8 +172,8 @@ class Database:
 
     # -- writing -------------------------------------------------------------------------------------
 
-    def set(self, key: bytes, value: Any, expire_at_ms: int | None = None) -> None:
-        """Store `value` under `key`, replacing any value and any deadline."""
+    def set(self, key: bytes, value: Any, expire_at_ms: int | None = None, event: Any = None) -> None:
+        """Store `value` under `key`, replacing any value and any deadline; `event` names the write."""
         self.data[key] = value
         if expire_at_ms is not None:
             self.expires[key] = expire_at_ms
@@ -161,13 +181,13 @@ class Database:
         elif self.expires:
             self.expires.pop(key, None)
         if self.notify is not None:
-            self.notify(_new_change(Change, (SET, self.index, key, value, expire_at_ms)))
+            self.notify(_new_change(Change, (SET, self.index, key, value, expire_at_ms, event)))
 
-    def set_keep_ttl(self, key: bytes, value: Any) -> None:
+    def set_keep_ttl(self, key: bytes, value: Any, event: Any = None) -> None:
         """Store `value` under `key`, keeping the deadline the key has (if it is live)."""
         self.data[key] = value
         if self.notify is not None:
-            self.notify(_new_change(Change, (SET, self.index, key, value, self.expires.get(key))))
+            self.notify(_new_change(Change, (SET, self.index, key, value, self.expires.get(key), event)))
 
     def put_bits(self, key: bytes, value: bytearray) -> None:
         """Store a new mutable string under the missing `key`; report it with bits_changed."""
@@ -175,47 +195,54 @@ class Database:
         if self.expires:
             self.expires.pop(key, None)
 
-    def bits_changed(self, key: bytes) -> None:
+    def bits_changed(self, key: bytes, event: Any = None) -> None:
         """Report a string changed in place through write_bits; listeners get a bytes copy."""
         if self.notify is not None:
             value = bytes(self.data[key])
-            self.notify(_new_change(Change, (SET, self.index, key, value, self.expires.get(key))))
+            self.notify(_new_change(Change, (SET, self.index, key, value, self.expires.get(key), event)))
 
-    def changed(self, key: bytes) -> None:
-        """Report that the container stored at `key` was modified in place."""
+    def changed(self, key: bytes, event: Any = None) -> None:
+        """Report that the container stored at `key` was modified in place; `event` names the write."""
         if self.notify is not None:
             value = self.data.get(key)
             if value is None:
-                self.notify(_new_change(Change, (DELETE, self.index, key, None, None)))
+                self.notify(_new_change(Change, (DELETE, self.index, key, None, None, event)))
             else:
-                self.notify(_new_change(Change, (SET, self.index, key, value, self.expires.get(key))))
+                change = (SET, self.index, key, value, self.expires.get(key), event)
+                self.notify(_new_change(Change, change))
 
-    def delete(self, key: bytes) -> bool:
+    def event(self, key: bytes, event: Any) -> None:
+        """Report an event that changed nothing stored (XGROUP SETID on an unchanged id, a no-op
+        LTRIM): listeners see the key's current state again, as with any in-place change."""
+        self.changed(key, event)
+
+    def delete(self, key: bytes, event: Any = None) -> bool:
         if self.lookup(key) is None:
             return False
-        self._remove(key)
+        self._remove(key, event)
         return True
 
-    def pop(self, key: bytes) -> Any:
+    def pop(self, key: bytes, event: Any = None) -> Any:
         """Remove `key` and return its live value (None if there was none)."""
         value = self.lookup(key)
         if value is not None:
-            self._remove(key)
+            self._remove(key, event)
         return value
 
-    def set_expire(self, key: bytes, expire_at_ms: int | None) -> None:
-        """Give the existing `key` a deadline, or none (persist).  A past deadline deletes the key."""
+    def set_expire(self, key: bytes, expire_at_ms: int | None, event: Any = None) -> None:
+        """Give the existing `key` a deadline, or none (persist).  A past deadline deletes the key
+        (a "del" event, as Redis reports it)."""
         if expire_at_ms is None:
             if self.expires.pop(key, None) is not None and self.notify is not None:
-                self.notify(_new_change(Change, (EXPIRE, self.index, key, None, None)))
+                self.notify(_new_change(Change, (EXPIRE, self.index, key, None, None, event)))
             return
         if expire_at_ms <= now_ms():
-            self._remove(key)
+            self._remove(key, DEL_EVENT if event is not None else None)
             return
         self.expires[key] = expire_at_ms
         heapq.heappush(self.deadlines, (expire_at_ms, key))
         if self.notify is not None:
-            self.notify(_new_change(Change, (EXPIRE, self.index, key, None, expire_at_ms)))
+            self.notify(_new_change(Change, (EXPIRE, self.index, key, None, expire_at_ms, event)))
 
     def restore(self, key: bytes, value: Any, expire_at_ms: int | None) -> None:
         """Put `key` back as a file holds it (`value` None: absent), reported like any write; a
@@ -231,19 +258,19 @@ class Database:
         self.expires = {}
         self.deadlines = []
         if self.notify is not None:
-            self.notify(_new_change(Change, (FLUSHDB, self.index, None, None, None)))
+            self.notify(_new_change(Change, (FLUSHDB, self.index, None, None, None, None)))
 
-    def _remove(self, key: bytes) -> None:
+    def _remove(self, key: bytes, event: Any = None) -> None:
         del self.data[key]
         if self.expires:
             self.expires.pop(key, None)
         if self.notify is not None:
-            self.notify(_new_change(Change, (DELETE, self.index, key, None, None)))
+            self.notify(_new_change(Change, (DELETE, self.index, key, None, None, event)))
 
     def _expire_now(self, key: bytes) -> None:
-        self._remove(key)
+        self._remove(key, EXPIRED_EVENT)
 
-    def incr(self, key: bytes, delta: int, initial: int | None = None) -> int:
+    def incr(self, key: bytes, delta: int, initial: int | None = None, event: Any = None) -> int:
         """Add `delta` to the integer stored at `key` and return the result, keeping its deadline.
 
         A missing key starts at 0, or becomes `initial` itself when one is given (the Python API's
@@ -255,7 +282,7 @@ class Database:
             result = delta if initial is None else initial
             if not INT64_MIN <= result <= INT64_MAX:
                 raise OverflowError_()
-            self.set(key, b"%d" % result)
+            self.set(key, b"%d" % result, None, event)
             return result
         if type(current) is not bytes:
             raise WrongTypeError()
@@ -265,7 +292,7 @@ class Database:
         result = number + delta
         if not INT64_MIN <= result <= INT64_MAX:
             raise OverflowError_()
-        self.set_keep_ttl(key, b"%d" % result)
+        self.set_keep_ttl(key, b"%d" % result, event)
         return result
 
     # -- active expiry -------------------------------------------------------------------------------
@@ -279,7 +306,7 @@ class Database:
         while heap and heap[0][0] <= now:
             deadline, key = heapq.heappop(heap)
             if expires.get(key) == deadline:
-                self._remove(key)
+                self._remove(key, EXPIRED_EVENT)
                 removed += 1
                 if limit is not None and removed >= limit:
                     break
@@ -288,6 +315,31 @@ class Database:
             self.deadlines = [(d, k) for k, d in expires.items()]
             heapq.heapify(self.deadlines)
         return removed
+
+
+class AnnouncingDatabase(Database):
+    """A database whose writes that create a key say so (Redis's "new" event, class ``n``).
+
+    A database becomes one (its ``__class__`` is swapped) only while notifications ask for "new"
+    events, so that the plain writes never pay for the test.
+    """
+
+    __slots__ = ()
+
+    def set(self, key: bytes, value: Any, expire_at_ms: int | None = None, event: Any = None) -> None:
+        if key not in self.data:
+            event = created(event)
+        Database.set(self, key, value, expire_at_ms, event)
+
+    def set_keep_ttl(self, key: bytes, value: Any, event: Any = None) -> None:
+        if key not in self.data:
+            event = created(event)
+        Database.set_keep_ttl(self, key, value, event)
+
+    def put_bits(self, key: bytes, value: bytearray) -> None:
+        if self.notify is not None:
+            self.notify(_new_change(Change, (SET, self.index, key, bytes(value), None, NEW_EVENT)))
+        Database.put_bits(self, key, value)
 
 
 class Keyspace:
@@ -337,6 +389,11 @@ class Keyspace:
         for db in self.databases:
             db.notify = notify
 
+    def announce_new_keys(self, on: bool) -> None:
+        """Whether writes that create a key carry a "new" event (see AnnouncingDatabase)."""
+        for db in self.databases:
+            db.__class__ = AnnouncingDatabase if on else Database
+
     # -- whole-keyspace operations -------------------------------------------------------------------
 
     def flushall(self) -> None:
@@ -352,7 +409,7 @@ class Keyspace:
         first.expires, second.expires = second.expires, first.expires
         first.deadlines, second.deadlines = second.deadlines, first.deadlines
         if first.notify is not None:
-            first.notify(_new_change(Change, (SWAPDB, a, None, b, None)))
+            first.notify(_new_change(Change, (SWAPDB, a, None, b, None, None)))
 
     def expire_cycle(self, budget_per_db: int = 200) -> int:
         """One round of active expiry over every database; the server runs it on a timer."""
@@ -368,10 +425,10 @@ class Keyspace:
         if value is None:
             if self.meta.pop(name, None) is None:
                 return
-            change = (DELETE, META_DB, name, None, None)
+            change = (DELETE, META_DB, name, None, None, None)
         else:
             self.meta[name] = value
-            change = (SET, META_DB, name, value, None)
+            change = (SET, META_DB, name, value, None, None)
         notify = self.databases[0].notify
         if notify is not None:
             notify(_new_change(Change, change))

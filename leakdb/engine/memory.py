@@ -191,7 +191,7 @@ class MemoryTracker:
         return None if packed is None else packed >> STAMP_BITS
 
     def on_change(self, change: Change) -> None:
-        op, db, key, value, expire_at_ms = change
+        op, db, key, value, expire_at_ms, _event = change
         if db < 0:
             return  # a record outside the databases (META_DB): not data
         if op == SET:

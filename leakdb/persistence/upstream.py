@@ -310,7 +310,7 @@ class UpstreamBackend(Backend):
         self.writes += len(changes)
 
     def _queue_change(self, pipe: Any, change: Change) -> None:
-        op, db, key, value, deadline = change
+        op, db, key, value, deadline, _event = change
         if db != 0 and self.cluster:
             raise StorageError("a Redis Cluster has only database 0")
         if op == SET:

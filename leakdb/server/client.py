@@ -28,6 +28,8 @@ import hiredis
 from ..commands import DISPATCH, lookup
 from ..commands.pubsub import session_table, unsubscribe_all
 from ..commands.registry import Suspend, noauth_table
+from ..commands.tracking import call as tracking_call
+from ..commands.tracking import disable as disable_tracking
 from ..commands.transactions import refused_in_multi, unwatch
 from ..errors import CommandError, unknown_command, wrong_arity
 from ..resp import RESP2, RESP3, Protocol, ProtocolError, RequestParser, bad_element, translate_error
@@ -86,6 +88,7 @@ class Client:
         "sock",
         "subscriptions",
         "suspended",
+        "tracking",
         "unix",
         "watch",
         "write_through",
@@ -126,6 +129,7 @@ class Client:
         self.subscriptions = None
         self.no_evict = False
         self.no_touch = False
+        self.tracking = None  # CLIENT TRACKING's state (commands/tracking.py) while it is on
         self.created = time.time()
         self.last_active = time.monotonic()
         self.last_command = "NULL"
@@ -172,6 +176,8 @@ class Client:
         self.multi = None
         unwatch(self)
         unsubscribe_all(self)
+        if self.tracking is not None:
+            disable_tracking(self)
         if self.authenticated:
             self.dispatch = DISPATCH
 
@@ -267,7 +273,10 @@ class Client:
                 append(reply if self.multi is None else refused_in_multi(self, declared, reply))
                 continue
             try:
-                reply = handler(self, args)
+                if self.tracking is None:
+                    reply = handler(self, args)
+                else:
+                    reply = tracking_call(self, handler, args, declared)
             except CommandError as exc:
                 reply = b"-%s\r\n" % str(exc).encode()
             except Suspend as pending:

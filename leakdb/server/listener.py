@@ -25,6 +25,7 @@ from gevent.server import StreamServer
 from .. import errors
 from ..commands import diskerror
 from ..commands.eviction import configure_memory
+from ..commands.notifications import configure as configure_notifications
 from ..config import Config, client_memory_limit
 from ..engine import encodings
 from ..engine.keyspace import Keyspace
@@ -91,6 +92,9 @@ class Server:
         self.memory = None  # a leakdb.evict.Memory while maxmemory is set
         configure_memory(self)
         encodings.configure(self.config.values)
+        self.notifications = None  # the keyspace listener of notify-keyspace-events, while it is set
+        configure_notifications(self)
+        self.tracking = None  # CLIENT TRACKING's table, while some client tracks (commands/tracking.py)
         self.refusing_writes = False  # while the storage cannot write (commands/diskerror.py)
         # Client memory: unsent replies of every client (kept on the slow path of a send), the
         # eviction limit from maxmemory-clients (0: off), and INFO's recent maxima.

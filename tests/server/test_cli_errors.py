@@ -78,6 +78,8 @@ BAD_VALUES: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "upstream-cluster": ("redis://127.0.0.1:1", 1, ("--storage", "persistent", "--backend", "redis")),
     "upstream-load": ("eager", 2, ()),
     "hll-sparse-max-bytes": ("lots", 2, ()),
+    "notify-keyspace-events": ("KEZ", 2, ()),
+    "tracking-table-max-keys": ("-1", 2, ()),
     "maxmemory-clients": ("lots", 2, ()),
     "busy-reply-threshold": ("-1", 2, ()),
     "lua-maxmemory": ("lots", 2, ()),
