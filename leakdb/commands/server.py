@@ -30,6 +30,7 @@ from . import memory as _memory  # noqa: F401  (registers MEMORY)
 from .connection import help_reply
 from .eviction import configure_memory
 from .info import state_of
+from .instruments import instruments_of
 from .registry import Suspend, command, dispatch_sub, subcommand
 
 log = logging.getLogger("leakdb.server")
@@ -151,6 +152,7 @@ def config_set(client, args):
     configure_memory(client.server)  # a new maxmemory or policy applies at once
     client.server.configure_clients()  # and maxmemory-clients
     diskerror.update(client.server)  # stop-writes-on-bgsave-error applies at once
+    instruments_of(client.server).configure(config)  # slowlog-*, latency-*
     return OK
 
 
@@ -160,6 +162,7 @@ def config_resetstat(client, args):
     for name, value in vars(stats).items():
         if isinstance(value, int):
             setattr(stats, name, 0)
+    instruments_of(client.server).reset_stats()
     return OK
 
 

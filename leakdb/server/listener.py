@@ -25,6 +25,7 @@ from gevent.server import StreamServer
 from .. import errors
 from ..commands import diskerror
 from ..commands.eviction import configure_memory
+from ..commands.instruments import Instruments
 from ..config import Config, client_memory_limit
 from ..engine.keyspace import Keyspace
 from ..errors import MAX_CLIENTS, MISCONF
@@ -74,6 +75,7 @@ class Server:
         self.pubsub = None  # channels and patterns, made by the first subscription
         self._held: list[tuple[Client, list[bytes], Any]] = []  # (client, replies, their batch)
         self.stats = Stats()
+        self.instruments = Instruments(self.config)  # commandstats, SLOWLOG, LATENCY, MONITOR
         self.start_time = time.time()
         self.lastsave = int(time.time())
         self.loop = gevent.get_hub().loop
