@@ -18,6 +18,7 @@ from ..resp import QUEUED
 
 # Error replies that refuse a command before it runs: Redis counts them as rejected_calls.
 REJECTIONS = (b"-NOAUTH", b"-NOPERM", b"-OOM", b"-MISCONF", b"-BUSY", b"-LOADING", b"-EXECABORT")
+WRONG_ARITY = b"-ERR wrong number of arguments"
 # Redis stops tracking new error kinds past this many (INFO errorstats).
 MAX_ERROR_KINDS = 128
 # The slow log's limits on what an entry keeps of a command.
@@ -132,15 +133,17 @@ class Instruments:
         if client.multi is not None and reply == QUEUED:
             return  # queued: it runs, and is counted, at EXEC
         target = resolve(declared, args)
-        stats = self.commandstats.get(target.name)
-        if stats is None:
-            stats = self.commandstats[target.name] = CommandStats()
         if reply[:1] == b"-":
             self.count_error(reply)
-            if reply.startswith(REJECTIONS):
-                stats.rejected += 1
+            if target is declared and declared.subcommands:
+                return  # an unknown subcommand: refused before it ran, and no command to count
+            if reply.startswith(REJECTIONS) or (target is not declared and reply.startswith(WRONG_ARITY)):
+                self._stats(target).rejected += 1
                 return
+            stats = self._stats(target)
             stats.failed += 1
+        else:
+            stats = self._stats(target)
         stats.record(elapsed_ns)
         if self.monitors and "admin" not in target.flags and "skip_monitor" not in target.flags:
             self.feed(client, args)
@@ -152,6 +155,12 @@ class Instruments:
             self.log_slow(client, args, elapsed_ns // 1000)
         if self.latency_ms and elapsed_ns >= self.latency_ms * 1_000_000:
             self.add_latency("fast-command" if "fast" in target.flags else "command", elapsed_ns // 1_000_000)
+
+    def _stats(self, target: Any) -> CommandStats:
+        stats = self.commandstats.get(target.name)
+        if stats is None:
+            stats = self.commandstats[target.name] = CommandStats()
+        return stats
 
     def before(self, client: Any, declared: Any, args: list[bytes]) -> None:
         """Scripts show in MONITOR before the commands they run, as Redis shows them."""
@@ -247,7 +256,7 @@ class Instruments:
         if getattr(client, "lua", False):
             origin = "lua"
         elif getattr(client, "unix", False):
-            origin = "unix:" + client.addr.rsplit(":", 1)[0]
+            origin = "unix:" + client.server.config["unixsocket"]
         else:
             origin = client.addr
         line = b"+%d.%06d [%d %s] %s\r\n" % (
