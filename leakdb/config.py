@@ -567,9 +567,10 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting(
             "latency-tracking",
-            True,
+            False,
             _parse_bool,
-            "keep per-command statistics: INFO commandstats and latencystats, LATENCY HISTOGRAM",
+            "keep per-command statistics (INFO commandstats and latencystats, LATENCY HISTOGRAM); "
+            "off by default in LeakDB, where they cost throughput",
             format=_format_bool,
         ),
         Setting(

@@ -85,12 +85,18 @@ class ServerState:
 
     def __init__(self) -> None:
         self.run_id = os.urandom(20).hex()
+        self.repl_id = os.urandom(20).hex()
+        self.repl_id2 = "0" * 40
         self.bgsave_started: float | None = None  # time.monotonic() of the running BGSAVE
         self.bgsave_scheduled = False
         self.last_ok = True
         self.last_failed_ms = 0  # when the last SAVE/BGSAVE failed
         self.last_seconds = -1
         self.saves = 0
+
+    def change_repl_id(self) -> None:
+        """DEBUG CHANGE-REPL-ID: a new replication id; the old one becomes the secondary."""
+        self.repl_id2, self.repl_id = self.repl_id, os.urandom(20).hex()
 
     @property
     def in_progress(self) -> bool:
@@ -319,8 +325,8 @@ def replication_section(server: Any) -> Fields:
         ("role", "master"),
         ("connected_slaves", 0),
         ("master_failover_state", "no-failover"),
-        ("master_replid", run_id(server)),
-        ("master_replid2", "0" * 40),
+        ("master_replid", state_of(server).repl_id),
+        ("master_replid2", state_of(server).repl_id2),
         ("master_repl_offset", 0),
         ("second_repl_offset", -1),
         ("repl_backlog_active", 0),

@@ -164,7 +164,7 @@ class Instruments:
 
     def before(self, client: Any, declared: Any, args: list[bytes]) -> None:
         """Scripts show in MONITOR before the commands they run, as Redis shows them."""
-        if self.monitors and declared.name in _SCRIPT_COMMANDS and client.multi is None:
+        if declared.name in _SCRIPT_COMMANDS and client.multi is None:
             self.feed(client, args)
 
     def inner(self, client: Any, declared: Any, args: list[bytes], reply: bytes, elapsed_ns: int) -> None:

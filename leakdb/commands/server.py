@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import tempfile
 import time
 from typing import Any
@@ -368,39 +367,6 @@ def shutdown(client, args):
         return b""
 
     raise Suspend(work)
-
-
-# -- DEBUG -----------------------------------------------------------------------------------------
-
-_LEADING_NUMBER = re.compile(rb"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def c_atof(raw: bytes) -> float:
-    """The number at the start of `raw`, 0 if none: C's atof, which DEBUG SLEEP uses."""
-    found = _LEADING_NUMBER.match(raw)
-    return float(found.group(0)) if found else 0.0
-
-
-@command("debug", -2, "admin noscript loading stale", group="server", summary="A container for debugging")
-def debug(client, args):
-    name = args[1].lower()
-    if name == b"sleep" and len(args) == 3:
-        seconds = max(0.0, c_atof(args[2]))
-
-        def work() -> bytes:
-            gevent.sleep(seconds)
-            return OK
-
-        raise Suspend(work)
-    if name == b"help" and len(args) == 2:
-        return help_reply(client, "debug", DEBUG_HELP)
-    raise CommandError(errors.DEBUG_UNKNOWN.format(args[1].decode("utf-8", "replace")))
-
-
-DEBUG_HELP = [
-    "SLEEP <seconds>",
-    "    Stop answering this client for <seconds> (may be fractional); others are still served.",
-]
 
 
 # -- TIME, ROLE and cluster stand-ins -----------------------------------------------------

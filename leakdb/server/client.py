@@ -309,7 +309,8 @@ class Client:
 
     def _run_recorded(self, instruments: Any, handler: Any, declared: Any, args: list[bytes]) -> bytes:
         """Run one command and record it (statistics, slow log, monitors): the per-command loop."""
-        instruments.before(self, declared, args)
+        if instruments.monitors:
+            instruments.before(self, declared, args)
         began = perf_counter_ns()
         try:
             reply = handler(self, args)

@@ -75,6 +75,7 @@ class Server:
         self.pubsub = None  # channels and patterns, made by the first subscription
         self._held: list[tuple[Client, list[bytes], Any]] = []  # (client, replies, their batch)
         self.stats = Stats()
+        self.active_expire = True
         self.instruments = Instruments(self.config)  # commandstats, SLOWLOG, LATENCY, MONITOR
         self.start_time = time.time()
         self.lastsave = int(time.time())
@@ -342,7 +343,8 @@ class Server:
                 client.read_now()
 
     def _expire_cycle(self) -> None:
-        self.stats.expired_keys += self.keyspace.expire_cycle()
+        if self.active_expire:  # DEBUG SET-ACTIVE-EXPIRE 0 stops it
+            self.stats.expired_keys += self.keyspace.expire_cycle()
 
     def _housekeeping(self) -> None:
         idle_limit = self.config["timeout"]

@@ -30,7 +30,16 @@ def servers(tmp_path):
     port_r, port_l = free_port(), free_port()
     oracle = ServerProcess(redis_argv(port_r, "--unixsocket", str(tmp_path / "r.sock")), port_r)
     ours = ServerProcess(
-        leakdb_argv(port_l, "--storage", "memory", "--unixsocket", str(tmp_path / "l.sock")),
+        # Redis's default; LeakDB's is no (per-command statistics cost throughput).
+        leakdb_argv(
+            port_l,
+            "--storage",
+            "memory",
+            "--unixsocket",
+            str(tmp_path / "l.sock"),
+            "--latency-tracking",
+            "yes",
+        ),
         port_l,
         cwd=str(tmp_path),
     )
@@ -392,4 +401,30 @@ def test_time_passes_between_commands(servers):
     client.config_set("slowlog-log-slower-than", 0)
     client.set("a", 1)
     assert abs(client.slowlog_get(1)[0]["start_time"] - time.time()) < 60
+    client.close()
+
+
+def test_lean_default_still_counts_errors_and_logs_slow_commands(start_leakdb):
+    server = start_leakdb("--storage", "memory")
+    client = plain_client(server)
+    assert client.config_get("latency-tracking") == {"latency-tracking": "no"}
+    for args in [("nocmd",), ("get",), ("incr", "a", "b"), ("lpush", "a", "b")]:
+        try:
+            client.execute_command(*args)
+        except redis.ResponseError:
+            pass
+    client.set("s", "v")
+    try:
+        client.incr("s")
+    except redis.ResponseError:
+        pass
+    text = info_text(server, "errorstats", "stats", "commandstats")
+    assert "errorstat_ERR:count=4" in text
+    assert "errorstat_WRONGTYPE" not in text or "errorstat_WRONGTYPE:count=1" in text
+    assert "total_error_replies:" in text
+    assert "cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0" in text
+    client.config_set("slowlog-log-slower-than", 0)
+    client.slowlog_reset()
+    client.set("b", 2)
+    assert client.slowlog_get(1)[0]["command"].lower() == b"set b 2"
     client.close()
