@@ -383,17 +383,7 @@ class CorruptHLLError(CommandError, ValueError):
 HLL_INVALID = b"-" + CorruptHLLError.message.encode() + b"\r\n"
 HLL_NO_KEY = b"-ERR The specified key does not exist\r\n"
 HLL_NOT_SPARSE = b"-ERR HLL encoding is not sparse\r\n"
-PFDEBUG_NOT_IN_LEAKDB = (
-    "ERR DEBUG {} acts on Redis's C process or allocator: LeakDB has nothing it could act on"
-)
-DEBUG_PACKED_THRESHOLD = "ERR argument must be a memory value bigger than 1 and smaller than 4gb"
-DEBUG_NOT_LISTPACK = "ERR Not a listpack encoded object."
-DEBUG_NOT_QUICKLIST = "ERR Not a quicklist encoded object."
-DEBUG_PROTOCOL_TYPES = (
-    "ERR Wrong protocol type name. Please use one of the following: "
-    "string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"
-)
-DEBUG_UNKNOWN = b"-ERR Unknown PFDEBUG subcommand '%s'\r\n"
+PFDEBUG_UNKNOWN = b"-ERR Unknown PFDEBUG subcommand '%s'\r\n"
 
 # Geo commands (leakdb/commands/geo.py).
 GEO_INVALID_POSITION = b"-ERR invalid longitude,latitude pair %f,%f\r\n"

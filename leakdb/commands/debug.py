@@ -178,7 +178,9 @@ def _object(client: Any, args: list[bytes]) -> bytes:
     if value is None:
         return errors.NO_SUCH_KEY
     encoding = ENCODINGS[type(value)](value)
-    serialized = len(dump_payload(value)) - 11  # without the type byte, the version and the CRC
+    serialized = (
+        len(dump_payload(bytes(value) if type(value) is bytearray else value)) - 11
+    )  # without the type byte, the version and the CRC
     memory = getattr(client.server, "memory", None)
     idle = memory.idle_seconds(client.db_index, args[2]) if memory is not None else 0
     clock = (int(time.time()) - idle) & (2**24 - 1)
@@ -219,9 +221,13 @@ def _reload(client: Any, args: list[bytes]) -> bytes:
     server.storage.flush(force=True)
     for db in server.keyspace.databases:
         for key, value in list(db.data.items()):
-            if type(value) is not Stream:  # a stream's groups live beside its entries
+            # Strings keep their bytes; a stream's groups live beside its entries.
+            if type(value) in _RELOADED:
                 db.data[key] = load_payload(dump_payload(value))
     return OK
+
+
+_RELOADED = (deque, set, dict, ZSet)
 
 
 def _set_active_expire(client: Any, args: list[bytes]) -> bytes:
