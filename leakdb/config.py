@@ -258,6 +258,23 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _parse_percentiles(raw: str) -> tuple[float, ...]:
+    values = []
+    for word in raw.split():
+        try:
+            value = float(word)
+        except ValueError:
+            raise BadValue(errors.CONFIG_BAD_PERCENTILES) from None
+        if not 0.0 <= value <= 100.0:
+            raise BadValue(errors.CONFIG_PERCENTILE_RANGE)
+        values.append(value)
+    return tuple(values)
+
+
+def _format_percentiles(values: tuple[float, ...]) -> str:
+    return " ".join(f"{value:g}" for value in values)
+
+
 STORAGE_MODES = ("memory", "queue", "persistent", "persistent-queue")
 BACKENDS = ("sqlite", "shelve", "redis")
 LOG_LEVELS = ("debug", "verbose", "notice", "warning")
@@ -546,6 +563,37 @@ SETTINGS: dict[str, Setting] = _table(
             _integer(0, LONG_MAX),
             "milliseconds a script runs before other clients get -BUSY and SCRIPT KILL works (0: never)",
             metavar="MS",
+        ),
+        Setting(
+            "slowlog-log-slower-than",
+            10000,
+            _integer(-1, LONG_MAX),
+            "microseconds a command runs before SLOWLOG keeps it (0: every command, -1: none)",
+            metavar="US",
+        ),
+        Setting("slowlog-max-len", 128, _integer(0, LONG_MAX), "entries SLOWLOG keeps, the oldest dropped"),
+        Setting(
+            "latency-monitor-threshold",
+            0,
+            _integer(0, LONG_MAX),
+            "milliseconds an event takes before LATENCY records it (0: none)",
+            metavar="MS",
+        ),
+        Setting(
+            "latency-tracking",
+            False,
+            _parse_bool,
+            "keep per-command statistics (INFO commandstats and latencystats, LATENCY HISTOGRAM); "
+            "off by default in LeakDB, where they cost throughput",
+            format=_format_bool,
+        ),
+        Setting(
+            "latency-tracking-info-percentiles",
+            (50.0, 99.0, 99.9),
+            _parse_percentiles,
+            "the percentiles INFO latencystats reports, space separated",
+            format=_format_percentiles,
+            many_words=True,
         ),
         Setting(
             "lua-maxmemory",

@@ -10,6 +10,8 @@ from . import (  # noqa: F401  (each import registers a family)
     bitfield,
     bitmaps,
     connection,
+    debug,
+    diagnostics,
     dump,
     geo,
     hashes,

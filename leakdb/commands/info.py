@@ -21,6 +21,8 @@ from ..system import peak_rss_bytes, rss_bytes, total_system_memory
 from ..version import REDIS_VERSION, __version__
 from . import blocking
 from .diskerror import storage_failing
+from .instruments import instruments_of
+from .pubsub import hub_of
 from .registry import command
 from .scripting.state import existing_state
 
@@ -55,7 +57,10 @@ def server_section(server: Any) -> Fields:
         ("redis_mode", "standalone"),
         ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
         ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
+        ("monotonic_clock", "POSIX clock_gettime"),
         ("multiplexing_api", "libev"),
+        ("atomicvar_api", "none"),
+        ("gcc_version", "0.0.0"),
         ("process_id", os.getpid()),
         ("process_supervised", "no"),
         ("run_id", run_id(server)),
@@ -65,6 +70,7 @@ def server_section(server: Any) -> Fields:
         ("uptime_in_days", uptime // 86400),
         ("hz", config["hz"]),
         ("configured_hz", config["hz"]),
+        ("lru_clock", int(time.time()) & (2**24 - 1)),
         ("executable", sys.executable),
         ("config_file", config.file or ""),
         ("io_threads_active", 0),
@@ -79,12 +85,18 @@ class ServerState:
 
     def __init__(self) -> None:
         self.run_id = os.urandom(20).hex()
+        self.repl_id = os.urandom(20).hex()
+        self.repl_id2 = "0" * 40
         self.bgsave_started: float | None = None  # time.monotonic() of the running BGSAVE
         self.bgsave_scheduled = False
         self.last_ok = True
         self.last_failed_ms = 0  # when the last SAVE/BGSAVE failed
         self.last_seconds = -1
         self.saves = 0
+
+    def change_repl_id(self) -> None:
+        """DEBUG CHANGE-REPL-ID: a new replication id; the old one becomes the secondary."""
+        self.repl_id2, self.repl_id = self.repl_id, os.urandom(20).hex()
 
     @property
     def in_progress(self) -> bool:
@@ -142,6 +154,7 @@ def memory_section(server: Any) -> Fields:
     peak = max(peak_rss_bytes(), rss) if memory is None else memory.peak
     system = total_system_memory()
     maxmemory = server.config["maxmemory"]
+    dataset = 0 if memory is None else memory.tracker.total
     return [
         ("used_memory", used),
         ("used_memory_human", human_bytes(used)),
@@ -152,18 +165,36 @@ def memory_section(server: Any) -> Fields:
         ("used_memory_peak_perc", f"{100 * used / peak:.2f}%"),
         ("used_memory_overhead", 0 if memory is None else memory.baseline + memory.structure),
         ("used_memory_startup", 0 if memory is None else memory.baseline),
-        ("used_memory_dataset", 0 if memory is None else memory.tracker.total),
+        ("used_memory_dataset", dataset),
+        ("used_memory_dataset_perc", f"{100 * dataset / used if used else 0:.2f}%"),
+        ("allocator_allocated", used),
+        ("allocator_active", rss),
+        ("allocator_resident", rss),
         ("total_system_memory", system),
         ("total_system_memory_human", human_bytes(system)),
         *scripting_memory(server),
         ("maxmemory", maxmemory),
         ("maxmemory_human", human_bytes(maxmemory)),
         ("maxmemory_policy", server.config["maxmemory-policy"]),
+        ("allocator_frag_ratio", f"{rss / used:.2f}"),
+        ("allocator_frag_bytes", rss - used),
+        ("allocator_rss_ratio", "1.00"),
+        ("allocator_rss_bytes", 0),
+        ("rss_overhead_ratio", "1.00"),
+        ("rss_overhead_bytes", 0),
         ("mem_fragmentation_ratio", f"{rss / used:.2f}"),
+        ("mem_fragmentation_bytes", rss - used),
+        ("mem_not_counted_for_evict", 0),
+        ("mem_replication_backlog", 0),
+        ("mem_total_replication_buffers", 0),
         ("mem_clients_slaves", 0),
         ("mem_clients_normal", server.clients_memory()),
+        ("mem_cluster_links", 0),
+        ("mem_aof_buffer", 0),
         ("mem_allocator", "pymalloc"),
+        ("active_defrag_running", 0),
         ("lazyfree_pending_objects", 0),
+        ("lazyfreed_objects", 0),
     ]
 
 
@@ -201,6 +232,12 @@ def persistence_section(server: Any) -> Fields:
     return [
         ("loading", 0),
         ("async_loading", 0),
+        ("current_cow_peak", 0),
+        ("current_cow_size", 0),
+        ("current_cow_size_age", 0),
+        ("current_fork_perc", "0.00"),
+        ("current_save_keys_processed", 0),
+        ("current_save_keys_total", 0),
         ("rdb_changes_since_last_save", storage.get("queue_length", 0)),
         ("rdb_bgsave_in_progress", int(state.in_progress)),
         ("rdb_last_save_time", server.lastsave),
@@ -208,30 +245,78 @@ def persistence_section(server: Any) -> Fields:
         ("rdb_last_bgsave_time_sec", state.last_seconds),
         ("rdb_current_bgsave_time_sec", state.current_seconds()),
         ("rdb_saves", state.saves),
+        ("rdb_last_cow_size", 0),
+        ("rdb_last_load_keys_expired", 0),
         ("rdb_last_load_keys_loaded", storage.get("keys_loaded", 0)),
         ("aof_enabled", 0),
         ("aof_rewrite_in_progress", 0),
         ("aof_rewrite_scheduled", 0),
+        ("aof_last_rewrite_time_sec", -1),
+        ("aof_current_rewrite_time_sec", -1),
         ("aof_last_bgrewrite_status", "ok"),
+        ("aof_rewrites", 0),
+        ("aof_rewrites_consecutive_failures", 0),
         ("aof_last_write_status", "ok"),
+        ("aof_last_cow_size", 0),
+        ("module_fork_in_progress", 0),
+        ("module_fork_last_cow_size", 0),
     ]
 
 
 def stats_section(server: Any) -> Fields:
     stats = server.stats
+    hub = hub_of(server)
     return [
         ("total_connections_received", stats.connections_received),
         ("total_commands_processed", stats.commands_processed),
         ("instantaneous_ops_per_sec", 0),
         ("total_net_input_bytes", stats.net_input_bytes),
         ("total_net_output_bytes", stats.net_output_bytes),
+        ("total_net_repl_input_bytes", 0),
+        ("total_net_repl_output_bytes", 0),
+        ("instantaneous_input_kbps", "0.00"),
+        ("instantaneous_output_kbps", "0.00"),
+        ("instantaneous_input_repl_kbps", "0.00"),
+        ("instantaneous_output_repl_kbps", "0.00"),
         ("rejected_connections", stats.rejected_connections),
+        ("sync_full", 0),
+        ("sync_partial_ok", 0),
+        ("sync_partial_err", 0),
         ("expired_keys", stats.expired_keys),
+        ("expired_stale_perc", "0.00"),
+        ("expired_time_cap_reached_count", 0),
+        ("expire_cycle_cpu_milliseconds", 0),
         ("evicted_keys", stats.evicted_keys),
         ("evicted_clients", stats.evicted_clients),
-        ("pubsub_channels", 0),
-        ("pubsub_patterns", 0),
+        ("total_eviction_exceeded_time", 0),
+        ("current_eviction_exceeded_time", 0),
+        ("keyspace_hits", 0),
+        ("keyspace_misses", 0),
+        ("pubsub_channels", len(hub.channels)),
+        ("pubsub_patterns", len(hub.patterns)),
+        ("pubsubshard_channels", 0),
+        ("latest_fork_usec", 0),
         ("total_forks", 0),
+        ("migrate_cached_sockets", 0),
+        ("slave_expires_tracked_keys", 0),
+        ("active_defrag_hits", 0),
+        ("active_defrag_misses", 0),
+        ("active_defrag_key_hits", 0),
+        ("active_defrag_key_misses", 0),
+        ("total_active_defrag_time", 0),
+        ("current_active_defrag_time", 0),
+        ("tracking_total_keys", 0),
+        ("tracking_total_items", 0),
+        ("tracking_total_prefixes", 0),
+        ("unexpected_error_replies", 0),
+        ("total_error_replies", instruments_of(server).error_replies),
+        ("dump_payload_sanitizations", 0),
+        ("total_reads_processed", 0),
+        ("total_writes_processed", 0),
+        ("io_threaded_reads_processed", 0),
+        ("io_threaded_writes_processed", 0),
+        ("reply_buffer_shrinks", 0),
+        ("reply_buffer_expands", 0),
     ]
 
 
@@ -240,8 +325,8 @@ def replication_section(server: Any) -> Fields:
         ("role", "master"),
         ("connected_slaves", 0),
         ("master_failover_state", "no-failover"),
-        ("master_replid", run_id(server)),
-        ("master_replid2", "0" * 40),
+        ("master_replid", state_of(server).repl_id),
+        ("master_replid2", state_of(server).repl_id2),
         ("master_repl_offset", 0),
         ("second_repl_offset", -1),
         ("repl_backlog_active", 0),
@@ -259,7 +344,43 @@ def cpu_section(server: Any) -> Fields:
         ("used_cpu_user", f"{own.ru_utime:.6f}"),
         ("used_cpu_sys_children", f"{children.ru_stime:.6f}"),
         ("used_cpu_user_children", f"{children.ru_utime:.6f}"),
+        ("used_cpu_sys_main_thread", f"{own.ru_stime:.6f}"),
+        ("used_cpu_user_main_thread", f"{own.ru_utime:.6f}"),
     ]
+
+
+def commandstats_section(server: Any) -> Fields:
+    fields = []
+    for name, stats in instruments_of(server).commandstats.items():
+        usec = stats.ns // 1000
+        per_call = usec / stats.calls if stats.calls else 0.0
+        fields.append(
+            (
+                f"cmdstat_{name}",
+                f"calls={stats.calls},usec={usec},usec_per_call={per_call:.2f},"
+                f"rejected_calls={stats.rejected},failed_calls={stats.failed}",
+            )
+        )
+    return fields
+
+
+def errorstats_section(server: Any) -> Fields:
+    return [
+        (f"errorstat_{kind}", f"count={count}") for kind, count in instruments_of(server).errorstats.items()
+    ]
+
+
+def latencystats_section(server: Any) -> Fields:
+    instruments = instruments_of(server)
+    fields = []
+    for name, stats in instruments.commandstats.items():
+        if not stats.calls:
+            continue
+        values = ",".join(
+            f"p{percent:g}={stats.percentile(percent):.3f}" for percent in instruments.percentiles
+        )
+        fields.append((f"latency_percentiles_usec_{name}", values))
+    return fields
 
 
 def empty_section(server: Any) -> Fields:
@@ -341,21 +462,27 @@ SECTIONS: dict[str, tuple[str, Callable[[Any], Fields]]] = {
     "replication": ("Replication", replication_section),
     "cpu": ("CPU", cpu_section),
     "modules": ("Modules", empty_section),
-    "errorstats": ("Errorstats", empty_section),
+    "commandstats": ("Commandstats", commandstats_section),
+    "errorstats": ("Errorstats", errorstats_section),
+    "latencystats": ("Latencystats", latencystats_section),
     "cluster": ("Cluster", cluster_section),
     "keyspace": ("Keyspace", keyspace_section),
     "leakdb": ("LeakDB", leakdb_section),
 }
-# Redis's "all" adds per-command statistics to the default sections; LeakDB keeps none, so
-# "default", "all" and "everything" name the same sections.
-SECTION_GROUPS = frozenset({"default", "all", "everything"})
+# "all" and "everything" add the per-command sections to the default ones (LeakDB has no modules,
+# whose sections are what "everything" adds to "all").
+PER_COMMAND = frozenset({"commandstats", "latencystats"})
+DEFAULT_SECTIONS = frozenset(SECTIONS) - PER_COMMAND
 
 
 def wanted_sections(args: list[bytes]) -> set[str]:
     names = {raw.lower().decode("utf-8", "replace") for raw in args} or {"default"}
-    if names & SECTION_GROUPS:
-        return set(SECTIONS)
-    return names & SECTIONS.keys()
+    wanted = names & SECTIONS.keys()
+    if "default" in names:
+        wanted |= DEFAULT_SECTIONS
+    if names & {"all", "everything"}:
+        wanted |= set(SECTIONS)
+    return wanted
 
 
 def render(server: Any, wanted: set[str]) -> str:

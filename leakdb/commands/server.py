@@ -8,7 +8,6 @@ work runs in gevent's thread pool, so other clients keep being served while the 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
@@ -24,7 +23,6 @@ from . import info as _info  # noqa: F401  (registers INFO)
 from . import introspection as _introspection  # noqa: F401  (registers COMMAND)
 from . import memory as _memory  # noqa: F401  (registers MEMORY)
 from . import tracking
-from .connection import help_reply
 from .info import state_of
 from .registry import Suspend, command
 
@@ -193,39 +191,6 @@ def shutdown(client, args):
         return b""
 
     raise Suspend(work)
-
-
-# -- DEBUG -----------------------------------------------------------------------------------------
-
-_LEADING_NUMBER = re.compile(rb"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def c_atof(raw: bytes) -> float:
-    """The number at the start of `raw`, 0 if none: C's atof, which DEBUG SLEEP uses."""
-    found = _LEADING_NUMBER.match(raw)
-    return float(found.group(0)) if found else 0.0
-
-
-@command("debug", -2, "admin noscript loading stale", group="server", summary="A container for debugging")
-def debug(client, args):
-    name = args[1].lower()
-    if name == b"sleep" and len(args) == 3:
-        seconds = max(0.0, c_atof(args[2]))
-
-        def work() -> bytes:
-            gevent.sleep(seconds)
-            return OK
-
-        raise Suspend(work)
-    if name == b"help" and len(args) == 2:
-        return help_reply(client, "debug", DEBUG_HELP)
-    raise CommandError(errors.DEBUG_UNKNOWN.format(args[1].decode("utf-8", "replace")))
-
-
-DEBUG_HELP = [
-    "SLEEP <seconds>",
-    "    Stop answering this client for <seconds> (may be fractional); others are still served.",
-]
 
 
 # -- TIME, ROLE and cluster stand-ins -----------------------------------------------------

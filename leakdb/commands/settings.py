@@ -21,6 +21,7 @@ from ..resp import OK
 from . import diskerror, notifications
 from .connection import help_reply
 from .eviction import configure_memory
+from .instruments import instruments_of
 from .registry import command, dispatch_sub, subcommand
 
 log = logging.getLogger("leakdb.server")
@@ -137,6 +138,7 @@ def _take_effect(server: Any, names: list[str], previous: dict[str, Any]) -> Non
     server.configure_clients()  # and maxmemory-clients
     diskerror.update(server)  # stop-writes-on-bgsave-error applies at once
     notifications.configure(server)  # and notify-keyspace-events
+    instruments_of(server).configure(config)  # slowlog-*, latency-*
 
 
 @subcommand("config", "resetstat", 2, CONFIG_FLAGS, summary="Reset the stats returned by INFO")
@@ -145,6 +147,7 @@ def config_resetstat(client, args):
     for name, value in vars(stats).items():
         if isinstance(value, int):
             setattr(stats, name, 0)
+    instruments_of(client.server).reset_stats()
     return OK
 
 

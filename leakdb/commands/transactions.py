@@ -9,6 +9,7 @@ watching clients dirty when their key is written, expires, or is flushed or swap
 from __future__ import annotations
 
 import logging
+from time import perf_counter_ns
 from typing import Any
 
 from .. import errors
@@ -342,11 +343,14 @@ def exec_(client, args):
 def _run(client: Any, queued: list, replies: list[bytes], start: int) -> bytes:
     """Run the queued commands from `start`; a command that must wait moves the rest to a greenlet."""
     client.in_exec = True
+    instruments = getattr(client.server, "instruments", None)
+    record = instruments is not None and instruments.per_command
     try:
         for position in range(start, len(queued)):
             handler, args, declared = queued[position]
             if handler is None:
                 handler = DISPATCH[declared.name.encode()][0]
+            began = perf_counter_ns() if record else 0
             try:
                 replies.append(handler(client, args))
             except CommandError as exc:
@@ -356,6 +360,8 @@ def _run(client: Any, queued: list, replies: list[bytes], start: int) -> bytes:
             except Exception:
                 log.exception("command %r failed inside EXEC", declared.name)
                 replies.append(b"-ERR internal error while running '%s'\r\n" % declared.name.encode())
+            if record:  # statistics and MONITOR count each command of the transaction
+                instruments.inner(client, declared, args, replies[-1], perf_counter_ns() - began)
     finally:
         client.in_exec = False
     client.dispatch = session_table(client)  # a queued SUBSCRIBE, HELLO or AUTH may call for another

@@ -19,6 +19,7 @@ import logging
 import socket
 import ssl
 import time
+from time import perf_counter, perf_counter_ns
 from typing import Any
 
 import gevent
@@ -233,6 +234,11 @@ class Client:
         append = replies.append
         count = 0
         budget = PASS_REPLY_BYTES - len(self.output)
+        # Per-command statistics, or else one duration per pass for SLOWLOG and LATENCY.
+        instruments = self.server.instruments
+        per_command = instruments.per_command
+        declared = command_args = None
+        started = perf_counter()
         while True:
             try:
                 args = get()
@@ -264,21 +270,27 @@ class Client:
                 entry = lookup(args[0], self.dispatch)
                 if entry is None:
                     reply = unknown_command(args[0], args[1:])
+                    instruments.rejected(None, reply)
                     # Inside MULTI a refusal makes EXEC abort.
                     append(reply if self.multi is None else refused_in_multi(self, None, reply))
                     continue
             handler, min_args, max_args, declared = entry
             if not min_args <= len(args) <= max_args:
                 reply = wrong_arity(declared.name)
+                instruments.rejected(declared, reply)
                 append(reply if self.multi is None else refused_in_multi(self, declared, reply))
                 continue
+            command_args = args
             try:
-                if self.tracking is None:
+                if per_command:
+                    reply = self._run_recorded(instruments, handler, declared, args)
+                elif self.tracking is None:
                     reply = handler(self, args)
                 else:
                     reply = tracking_call(self, handler, args, declared)
             except CommandError as exc:
                 reply = b"-%s\r\n" % str(exc).encode()
+                instruments.count_error(reply)
             except Suspend as pending:
                 self._send_replies(replies, count)
                 self._suspend(pending.work)
@@ -296,10 +308,30 @@ class Client:
                 # The rest of the buffer is multibulk again: continue on the fast path.
                 inline = False
                 get = parser.reader.gets
+        if not per_command and perf_counter() - started > instruments.pass_threshold:
+            instruments.slow_pass(self, count, command_args, declared, perf_counter() - started)
         self._send_replies(replies, count)
         if self.backlogged and not self.closed and self._may_build_ahead():
             # The rest of the pipeline runs after the other clients have had their turn.
             self.server.loop.run_callback(self._resume_backlog)
+
+    def _run_recorded(self, instruments: Any, handler: Any, declared: Any, args: list[bytes]) -> bytes:
+        """Run one command and record it (statistics, slow log, monitors): the per-command loop."""
+        if instruments.monitors:
+            instruments.before(self, declared, args)
+        began = perf_counter_ns()
+        try:
+            if self.tracking is None:
+                reply = handler(self, args)
+            else:
+                reply = tracking_call(self, handler, args, declared)
+        except CommandError as exc:
+            reply = b"-%s\r\n" % str(exc).encode()
+        except Suspend:
+            instruments.after(self, declared, args, b"+\r\n", perf_counter_ns() - began)
+            raise
+        instruments.after(self, declared, args, reply, perf_counter_ns() - began)
+        return reply
 
     def _backlog(self) -> None:
         """Stop reading: commands are waiting in the parser for the output buffer to empty."""

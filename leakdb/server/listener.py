@@ -25,6 +25,7 @@ from gevent.server import StreamServer
 from .. import errors
 from ..commands import diskerror
 from ..commands.eviction import configure_memory
+from ..commands.instruments import Instruments
 from ..commands.notifications import configure as configure_notifications
 from ..config import Config, client_memory_limit
 from ..engine import encodings
@@ -76,6 +77,8 @@ class Server:
         self.pubsub = None  # channels and patterns, made by the first subscription
         self._held: list[tuple[Client, list[bytes], Any]] = []  # (client, replies, their batch)
         self.stats = Stats()
+        self.active_expire = True
+        self.instruments = Instruments(self.config)  # commandstats, SLOWLOG, LATENCY, MONITOR
         self.start_time = time.time()
         self.lastsave = int(time.time())
         self.loop = gevent.get_hub().loop
@@ -381,7 +384,12 @@ class Server:
                 client.read_now()
 
     def _expire_cycle(self) -> None:
+        if not self.active_expire:  # DEBUG SET-ACTIVE-EXPIRE 0
+            return
+        started = time.monotonic()
         self.stats.expired_keys += self.keyspace.expire_cycle()
+        if self.instruments.latency_ms:
+            self.instruments.add_latency("expire-cycle", int((time.monotonic() - started) * 1000))
 
     def _housekeeping(self) -> None:
         idle_limit = self.config["timeout"]

@@ -83,6 +83,11 @@ BAD_VALUES: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "maxmemory-clients": ("lots", 2, ()),
     "busy-reply-threshold": ("-1", 2, ()),
     "lua-maxmemory": ("lots", 2, ()),
+    "slowlog-log-slower-than": ("-2", 2, ()),
+    "slowlog-max-len": ("-1", 2, ()),
+    "latency-monitor-threshold": ("-1", 2, ()),
+    "latency-tracking": ("maybe", 2, ()),
+    "latency-tracking-info-percentiles": ("101", 2, ()),
 }
 # Settings for which no value is wrong: any text is a password, or a setting kept for compatibility
 # that LeakDB never reads (replication's client certificates, TLSv1.3 suites).

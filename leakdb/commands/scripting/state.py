@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from time import perf_counter_ns
 from typing import Any
 
 from ... import errors
@@ -34,6 +35,8 @@ MAY_REPLICATE = "may_replicate"
 
 class ScriptClient:
     """The client a script's commands run as (Redis's Lua client): never blocks, never subscribed."""
+
+    lua = True  # MONITOR shows its commands as "[db lua]"
 
     __slots__ = (
         "authenticated",
@@ -211,6 +214,9 @@ class Scripting:
         server = client.server
         if server is not None and server.memory is not None:
             _touch(server.memory, client, declared, argv)
+        instruments = getattr(server, "instruments", None)
+        record = instruments is not None and instruments.per_command
+        began = perf_counter_ns() if record else 0
         try:
             reply = declared.handler(client, argv)
         except CommandError as problem:
@@ -220,6 +226,8 @@ class Scripting:
         except Exception:
             log.exception("command %r failed inside a script", declared.name)
             reply = b"-ERR internal error while running '%s'\r\n" % declared.name.encode()
+        if record:  # statistics and MONITOR (as "lua") count the script's commands
+            instruments.inner(client, declared, argv, reply, perf_counter_ns() - began)
         return reply_to_lua(reply, run.engine.table_from)
 
     def _refusal(self, run: Run, target: Command) -> bytes | None:
