@@ -346,6 +346,8 @@ def ltrim(client, args):
             items.popleft()
     if len(items) != length:
         _settle(db, args[1], items)
+    elif client.server.watches is not None:
+        client.server.watches.signal(client.db_index, args[1])  # Redis signals even a no-op trim
     return OK
 
 

@@ -153,3 +153,47 @@ def test_object_encoding_after_in_place_writes(pair, workload):
     for command in workload:
         assert_same(pair, *command)
     assert_same(pair, "OBJECT", "ENCODING", "k")
+
+
+# -- WATCH and writes that change nothing -----------------------------------------------------------
+
+# (setup, another client's write that leaves the key as it was): Redis breaks the watch for some and
+# not for others; LeakDB must agree for each.
+NO_OP_WRITES = [
+    ([("RPUSH", "k", "a", "b")], ("LTRIM", "k", "0", "-1")),
+    ([("RPUSH", "k", "a", "b")], ("LSET", "k", "0", "a")),
+    ([("RPUSH", "k", "a", "b")], ("LREM", "k", "0", "z")),
+    ([("RPUSH", "k", "a", "b")], ("LMOVE", "k", "k", "LEFT", "LEFT")),
+    ([("HSET", "k", "f", "v")], ("HSET", "k", "f", "v")),
+    ([("HSET", "k", "f", "v")], ("HDEL", "k", "zz")),
+    ([("HSET", "k", "f", "1")], ("HINCRBY", "k", "f", "0")),
+    ([("SADD", "k", "a")], ("SADD", "k", "a")),
+    ([("SADD", "k", "a")], ("SMOVE", "k", "k", "a")),
+    ([("ZADD", "k", "1", "a")], ("ZADD", "k", "1", "a")),
+    ([("ZADD", "k", "1", "a")], ("ZINCRBY", "k", "0", "a")),
+    ([("SET", "k", "v")], ("SETRANGE", "k", "0", "")),
+    ([("SET", "k", "v")], ("SETRANGE", "k", "0", "v")),
+    ([("SET", "k", "v")], ("APPEND", "k", "")),
+    ([("SET", "k", "1")], ("INCRBY", "k", "0")),
+    ([("SET", "k", "v")], ("SETBIT", "k", "0", "0")),
+    ([("SET", "k", "v")], ("PERSIST", "k")),
+    ([("SET", "k", "v")], ("RENAME", "k", "k")),
+    ([], ("LTRIM", "k", "0", "-1")),
+]
+
+
+def watch_survives(port: int, setup, write) -> bool:
+    with redis.Redis(port=port, single_connection_client=True) as watcher, redis.Redis(port=port) as other:
+        watcher.flushall()
+        for command in setup:
+            watcher.execute_command(*command)
+        watcher.execute_command("WATCH", "k")
+        other.execute_command(*write)
+        watcher.execute_command("MULTI")
+        return watcher.execute_command("EXEC") is not None
+
+
+@pytest.mark.parametrize(("setup", "write"), NO_OP_WRITES, ids=[" ".join(w) for _, w in NO_OP_WRITES])
+def test_no_op_writes_and_watch(ports, setup, write):
+    oracle, ours = (watch_survives(port, setup, write) for port in ports)
+    assert ours == oracle
