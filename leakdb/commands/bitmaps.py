@@ -321,4 +321,5 @@ def bitop(client, args):
     if not room_for(client, size - (len(old) if type(old) is bytes else 0)):
         return errors.OOM
     db.set(destination, result, None, "set")
+    db.mark_raw(destination)
     return b":%d\r\n" % size

@@ -66,13 +66,14 @@ def timeout_ms(raw: bytes) -> int:
     """A blocking command's timeout in whole milliseconds (0: forever), validated as Redis does it.
 
     Redis multiplies in long double and casts to a 64-bit integer; values beyond that range (and
-    infinity) come out negative on x86, hence "timeout is negative" for them.
+    infinity) come out negative on x86, hence "timeout is negative" for them.  A fraction of a
+    millisecond rounds up, as Redis 7.0 does, so a tiny timeout times out rather than blocking forever.
     """
     seconds = _seconds(raw)
     if seconds is None:
         raise CommandError(errors.TIMEOUT_NOT_FLOAT)
     scaled = round_long_double(seconds * 1000) if isinstance(seconds, Fraction) else None
-    milliseconds = int(scaled) if scaled is not None else INT64_MIN
+    milliseconds = math.ceil(scaled) if scaled is not None else INT64_MIN
     if not INT64_MIN <= milliseconds <= INT64_MAX:
         milliseconds = INT64_MIN
     if milliseconds < 0:

@@ -529,9 +529,12 @@ def _eviction_policy(client) -> str:
 
 @subcommand("object", "encoding", 3, "readonly", summary="Inspect the internal encoding of an object")
 def object_encoding(client, args):
-    value = client.db.lookup(args[2])
+    db = client.db
+    value = db.lookup(args[2])
     if value is None:
         return client.resp.null
+    if value.__class__ is bytes and db.is_raw(args[2], value):
+        return bulk(b"raw")
     return bulk(ENCODINGS[type(value)](value).encode())
 
 

@@ -329,6 +329,7 @@ def append(client, args):
         return errors.STRING_TOO_LONG
     value = current + args[2]
     db.set_keep_ttl(args[1], value, "append")
+    db.mark_raw(args[1])
     return b":%d\r\n" % len(value)
 
 
@@ -377,6 +378,7 @@ def setrange(client, args):
         if offset + len(piece) > MAX_STRING:
             return errors.STRING_TOO_LONG
         db.set(args[1], b"\x00" * offset + piece, None, "setrange")
+        db.mark_raw(args[1])
         return b":%d\r\n" % (offset + len(piece))
     if not piece:
         return b":%d\r\n" % len(current)
@@ -386,4 +388,5 @@ def setrange(client, args):
         current = current + b"\x00" * (offset - len(current))
     value = current[:offset] + piece + current[offset + len(piece) :]
     db.set_keep_ttl(args[1], value, "setrange")
+    db.mark_raw(args[1])
     return b":%d\r\n" % len(value)

@@ -112,6 +112,13 @@ class WatchRegistry:
             self.listening = False
             self.keyspace.remove_listener(self.on_change)
 
+    def signal(self, db: int, key: bytes) -> None:
+        """A write that changed nothing but that Redis still reports as a modification (a no-op
+        LTRIM): the clients watching `key` see it as changed."""
+        watched = self.keys.get((db, key))
+        if watched is not None:
+            self.touch(watched)
+
     def touch(self, watched: WatchedKey) -> None:
         for client in list(watched.clients):
             client.watch.dirty = True

@@ -89,7 +89,7 @@ def now_ms() -> int:
 class Database:
     """One numbered database: ``data`` maps keys to values, ``expires`` maps keys to deadlines (ms)."""
 
-    __slots__ = ("data", "deadlines", "expires", "index", "notify")
+    __slots__ = ("data", "deadlines", "expires", "index", "notify", "raw_strings")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -99,6 +99,10 @@ class Database:
         # checked against `expires` when they reach the top.
         self.deadlines: list[tuple[int, bytes]] = []
         self.notify: Listener | None = None
+        # Strings changed in place (APPEND, SETRANGE, bit writes), which Redis keeps "raw" rather than
+        # re-encoding: key -> the value object so marked.  A mark counts only while that very object
+        # is the key's value, so no write path has to clear it; stale marks are pruned as they pile up.
+        self.raw_strings: dict[bytes, Any] = {}
 
     def __len__(self) -> int:
         return len(self.data)
@@ -116,7 +120,20 @@ class Database:
                     return None
             if value.__class__ is bytearray:  # a bitmap a bit write left mutable: bytes again
                 value = self.data[key] = bytes(value)
+                self.mark_raw(key)
         return value
+
+    def mark_raw(self, key: bytes) -> None:
+        """Note that the string now at `key` was changed in place (OBJECT ENCODING says ``raw``)."""
+        marks = self.raw_strings
+        marks[key] = self.data[key]
+        if len(marks) > 1024 and len(marks) > 2 * len(self.data) // 3:
+            data = self.data
+            self.raw_strings = {k: v for k, v in marks.items() if data.get(k) is v}
+
+    def is_raw(self, key: bytes, value: Any) -> bool:
+        """Whether `value`, the string at `key`, was changed in place."""
+        return value.__class__ is bytearray or self.raw_strings.get(key) is value
 
     def get_string(self, key: bytes) -> bytes | None:
         value = self.lookup(key)
@@ -175,6 +192,8 @@ class Database:
     def set(self, key: bytes, value: Any, expire_at_ms: int | None = None, event: Any = None) -> None:
         """Store `value` under `key`, replacing any value and any deadline; `event` names the write."""
         self.data[key] = value
+        if self.raw_strings:  # CPython shares short strings: identity alone cannot tell them apart
+            self.raw_strings.pop(key, None)
         if expire_at_ms is not None:
             self.expires[key] = expire_at_ms
             heapq.heappush(self.deadlines, (expire_at_ms, key))

@@ -190,12 +190,19 @@ class Client:
     def _resume_reading(self) -> None:
         if not self._reading and not self.closed:
             self._reading = True
-            self._read_watcher.start(self._on_readable)
+            self._read_watcher.start(self._arrived)
 
     def read_now(self) -> None:
         """Read and serve this client now, outside the event loop (while a slow script holds it)."""
         if self._reading and not self.closed and not self.suspended:
             self._on_readable()
+
+    def _arrived(self) -> None:
+        """Data is ready: queue this client to be served in arrival order (see Server.serve_ready)."""
+        ready = self.server.ready
+        if not ready:
+            self.server.loop.run_callback(self.server.serve_ready)
+        ready.append(self)
 
     def _pause_reading(self) -> None:
         if self._reading:
@@ -278,7 +285,10 @@ class Client:
             if not min_args <= len(args) <= max_args:
                 reply = wrong_arity(declared.name)
                 instruments.rejected(declared, reply)
-                append(reply if self.multi is None else refused_in_multi(self, declared, reply))
+                # EXEC refused aborts (and ends) the transaction even outside MULTI, as in Redis.
+                if self.multi is not None or declared.name == "exec":
+                    reply = refused_in_multi(self, declared, reply)
+                append(reply)
                 continue
             command_args = args
             try:

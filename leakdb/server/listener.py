@@ -76,6 +76,7 @@ class Server:
         self.watches = None  # the WATCH registry, made by the first WATCH
         self.pubsub = None  # channels and patterns, made by the first subscription
         self._held: list[tuple[Client, list[bytes], Any]] = []  # (client, replies, their batch)
+        self.ready: list[Client] = []  # clients whose data arrived in this loop iteration, last first
         self.stats = Stats()
         self.active_expire = True
         self.instruments = Instruments(self.config)  # commandstats, SLOWLOG, LATENCY, MONITOR
@@ -128,6 +129,18 @@ class Server:
             # Callbacks run after the I/O callbacks of the current loop iteration, before polling.
             self.loop.run_callback(self._commit_and_release)
         self._held.append((client, replies, batch))
+
+    def serve_ready(self) -> None:
+        """Serve the clients whose data arrived in the last loop iteration, in the order it arrived.
+
+        The kernel reports ready sockets in arrival order, and libev hands their watchers over last
+        first; reversing that order serves clients as Redis does (an UNSUBSCRIBE sent before another
+        client's PUBLISH is applied before it).
+        """
+        ready, self.ready = self.ready, []
+        for client in reversed(ready):
+            if client._reading and not client.closed:
+                client._on_readable()
 
     def pending_batch(self) -> Any:
         """Write-through: the batch the changes made now go to (None otherwise)."""

@@ -1,0 +1,199 @@
+"""Operating LeakDB as Redis is operated: the order clients are served in, tiny blocking timeouts,
+and the small replies tools read (EXEC refused, OBJECT ENCODING after in-place writes, WAIT, ROLE...).
+
+Every scenario runs against redis-server as well and must come out the same; order is asserted by
+what each client received, never by how long anything took.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import hiredis
+import pytest
+import redis
+from conftest import HANG_SECONDS, assert_same, assert_same_bytes, wait_until
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS)
+
+
+class Replies:
+    """Whole replies read from a raw connection that stays open."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader = hiredis.Reader()
+
+    def next(self) -> object:
+        while True:
+            reply = self.reader.gets()
+            if reply is not False:
+                return reply
+            chunk = self.sock.recv(65536)
+            assert chunk, "the server closed the connection"
+            self.reader.feed(chunk)
+
+
+def blocked_clients(port: int) -> int:
+    with redis.Redis(port=port) as client:
+        return client.info("clients")["blocked_clients"]
+
+
+@pytest.fixture
+def ports(redis_server, leakdb_server):
+    for server in (redis_server, leakdb_server):
+        with server.client() as client:
+            client.flushall()
+    return redis_server.port, leakdb_server.port
+
+
+# -- arrival order across connections ---------------------------------------------------------------
+
+
+def unsubscribed_but_counted(port: int, tries: int) -> int:
+    """How often a PUBLISH sent right after another client's UNSUBSCRIBE still counts that client."""
+    subscriber, publisher = connect(port), connect(port)
+    sub, pub = Replies(subscriber), Replies(publisher)
+    counted = 0
+    try:
+        for _ in range(tries):
+            subscriber.sendall(b"SUBSCRIBE ch\r\n")
+            sub.next()
+            subscriber.sendall(b"UNSUBSCRIBE ch\r\n")
+            publisher.sendall(b"PUBLISH ch x\r\n")
+            counted += pub.next() != 0
+            assert sub.next()[0] == b"unsubscribe"
+    finally:
+        subscriber.close()
+        publisher.close()
+    return counted
+
+
+def test_unsubscribe_before_another_clients_publish(ports):
+    assert [unsubscribed_but_counted(port, 50) for port in ports] == [0, 0]
+
+
+def waiters_served_in_arrival_order(port: int, tries: int) -> list[bool]:
+    """Two BRPOPLPUSH sent back to back on two connections: whether the first got the first push."""
+    outcomes = []
+    with redis.Redis(port=port) as admin:
+        for _ in range(tries):
+            first, second = connect(port), connect(port)
+            try:
+                first.sendall(b"BRPOPLPUSH q dst 0\r\n")
+                second.sendall(b"BRPOPLPUSH q dst 0\r\n")
+                wait_until(lambda: blocked_clients(port) == 2, "both waiters to block")
+                admin.lpush("q", "one")
+                admin.lpush("q", "two")
+                outcomes.append((Replies(first).next(), Replies(second).next()) == (b"one", b"two"))
+            finally:
+                first.close()
+                second.close()
+            admin.delete("q", "dst")
+    return outcomes
+
+
+def test_blocked_waiters_are_served_in_arrival_order(ports):
+    assert [waiters_served_in_arrival_order(port, 20) for port in ports] == [[True] * 20] * 2
+
+
+# -- blocking timeouts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("BLPOP", "none", "0.001"),
+        ("BRPOP", "none", "0.0001"),
+        ("BLMPOP", "0.001", "1", "none", "LEFT"),
+        ("BRPOPLPUSH", "none", "dst", "1e-300"),
+        ("BLMOVE", "none", "dst", "LEFT", "RIGHT", "0.0009"),
+        ("BZPOPMIN", "none", "0.001"),
+        ("BZPOPMAX", "none", "0.001"),
+        ("BZMPOP", "0.001", "1", "none", "MIN"),
+    ],
+)
+def test_a_sub_millisecond_timeout_times_out(ports, command):
+    for port in ports:
+        with redis.Redis(port=port, socket_timeout=HANG_SECONDS) as client:
+            assert client.execute_command(*command) is None
+
+
+# -- small replies ----------------------------------------------------------------------------------
+
+
+def test_exec_with_arguments_aborts(redis_server, leakdb_server, ports):
+    payload = b"EXEC blahblah\r\nMULTI\r\nSET a 1\r\nEXEC x\r\nEXEC\r\nGET a\r\n"
+    replies = assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+    assert replies.startswith(b"-EXECABORT")
+
+
+def test_exec_with_arguments_drops_the_watch(redis_server, leakdb_server, ports):
+    payload = b"WATCH k\r\nEXEC now\r\nSET k 1\r\nMULTI\r\nEXEC\r\n"
+    assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [
+        [("SET", "k", "1234"), ("SETRANGE", "k", "0", "2")],
+        [("SET", "k", "12"), ("APPEND", "k", "3")],
+        [("APPEND", "k", "12")],
+        [("SETRANGE", "k", "0", "12")],
+        [("SET", "k", "5"), ("SETBIT", "k", "1", "1")],
+        [("SET", "k", "5"), ("BITFIELD", "k", "SET", "u8", "0", "49")],
+        [("SET", "x", "1"), ("BITOP", "AND", "k", "x", "x")],
+        [("SET", "k", "12"), ("APPEND", "k", "3"), ("SET", "k", "123")],
+        [("SET", "k", "hello"), ("SETRANGE", "k", "1", "a"), ("GETRANGE", "k", "0", "1")],
+    ],
+)
+def test_object_encoding_after_in_place_writes(pair, workload):
+    for command in workload:
+        assert_same(pair, *command)
+    assert_same(pair, "OBJECT", "ENCODING", "k")
+
+
+# -- WATCH and writes that change nothing -----------------------------------------------------------
+
+# (setup, another client's write that leaves the key as it was): Redis breaks the watch for some and
+# not for others; LeakDB must agree for each.
+NO_OP_WRITES = [
+    ([("RPUSH", "k", "a", "b")], ("LTRIM", "k", "0", "-1")),
+    ([("RPUSH", "k", "a", "b")], ("LSET", "k", "0", "a")),
+    ([("RPUSH", "k", "a", "b")], ("LREM", "k", "0", "z")),
+    ([("RPUSH", "k", "a", "b")], ("LMOVE", "k", "k", "LEFT", "LEFT")),
+    ([("HSET", "k", "f", "v")], ("HSET", "k", "f", "v")),
+    ([("HSET", "k", "f", "v")], ("HDEL", "k", "zz")),
+    ([("HSET", "k", "f", "1")], ("HINCRBY", "k", "f", "0")),
+    ([("SADD", "k", "a")], ("SADD", "k", "a")),
+    ([("SADD", "k", "a")], ("SMOVE", "k", "k", "a")),
+    ([("ZADD", "k", "1", "a")], ("ZADD", "k", "1", "a")),
+    ([("ZADD", "k", "1", "a")], ("ZINCRBY", "k", "0", "a")),
+    ([("SET", "k", "v")], ("SETRANGE", "k", "0", "")),
+    ([("SET", "k", "v")], ("SETRANGE", "k", "0", "v")),
+    ([("SET", "k", "v")], ("APPEND", "k", "")),
+    ([("SET", "k", "1")], ("INCRBY", "k", "0")),
+    ([("SET", "k", "v")], ("SETBIT", "k", "0", "0")),
+    ([("SET", "k", "v")], ("PERSIST", "k")),
+    ([("SET", "k", "v")], ("RENAME", "k", "k")),
+    ([], ("LTRIM", "k", "0", "-1")),
+]
+
+
+def watch_survives(port: int, setup, write) -> bool:
+    with redis.Redis(port=port, single_connection_client=True) as watcher, redis.Redis(port=port) as other:
+        watcher.flushall()
+        for command in setup:
+            watcher.execute_command(*command)
+        watcher.execute_command("WATCH", "k")
+        other.execute_command(*write)
+        watcher.execute_command("MULTI")
+        return watcher.execute_command("EXEC") is not None
+
+
+@pytest.mark.parametrize(("setup", "write"), NO_OP_WRITES, ids=[" ".join(w) for _, w in NO_OP_WRITES])
+def test_no_op_writes_and_watch(ports, setup, write):
+    oracle, ours = (watch_survives(port, setup, write) for port in ports)
+    assert ours == oracle
