@@ -452,7 +452,6 @@ SETTINGS: dict[str, Setting] = _table(
             "RDB snapshot points (seconds changes ...)",
             many_words=True,
             inert=NO_RDB,
-            accumulates=True,
         ),
         Setting("unixsocket", "", str, "also listen on this unix socket path (empty: none)", mutable=False),
         Setting(
@@ -645,7 +644,6 @@ class Config:
         self.renames: list[tuple[str, int, str, str, str]] = []
         self.users: list[list[str]] = []
         self.warnings: list[str] = []  # one line per directive with no effect, logged at start-up
-        self._accumulated: set[str] = set()  # settings whose file lines add up, seen so far
         self._including: list[str] = []
         self._line: tuple[str, int, str] = ("", 0, "")  # the config file line being read
         for key, value in overrides.items():
@@ -748,15 +746,12 @@ class Config:
             return self._directive(name, args, where)
         if len(args) != 1 and not setting.many_words:
             return errors.CONFIG_WRONG_ARGUMENTS
-        raw = " ".join(args)
-        if setting.accumulates and name in self._accumulated and raw:
-            raw = f"{setting.format(self.values[name])} {raw}"
         try:
-            self.set(name, raw, starting=True)
+            # A later line replaces an earlier one (Redis 7.0 does so for save lines too), except
+            # where a setting merges its parts (client-output-buffer-limit's classes).
+            self.set(name, " ".join(args), starting=True)
         except ConfigError as exc:
             return exc.reason
-        if setting.accumulates:
-            self._accumulated.add(name)
         if setting.inert:
             self.warnings.append(errors.CONFIG_NO_EFFECT.format(where, words[0], setting.inert))
         return ""

@@ -263,5 +263,3 @@ class Setting:
     #: Why CONFIG SET may not change it while the server runs ("" when it may); the current value is
     #: accepted, so that a harness restoring defaults is not refused.
     fixed: str = ""
-    #: Lines of a config file add up (``save 3600 1`` then ``save 300 100``), as Redis reads them.
-    accumulates: bool = False

@@ -332,7 +332,7 @@ CONFIG_INCLUDE_LOOP = "include loop: {!r} includes itself"
 CONFIG_NO_MODULES = "LeakDB can't load Redis modules"
 CONFIG_SENTINEL = "LeakDB is not a Sentinel"
 # A directive LeakDB reads and keeps but does not act on: one warning line at start-up.
-CONFIG_NO_EFFECT = "{}:{}: '{}' has no effect in LeakDB: {}"
+CONFIG_NO_EFFECT = "{}: '{}' has no effect in LeakDB: {}"
 FLAG_NO_EFFECT = "--{} has no effect in LeakDB: {}"
 CONFIG_DEPRECATED = "Configuration option '{}' is deprecated and will be ignored"
 CONFIG_FILE_UNREADABLE = "cannot read config file {!r}: {}"

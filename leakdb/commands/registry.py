@@ -159,6 +159,10 @@ def subcommand(
     return register
 
 
+# Commands the config file renamed: new name -> the name they were declared with.
+_RENAMED: dict[str, str] = {}
+
+
 def rename_command(old: str, new: str) -> str:
     """The config file's ``rename-command old new`` (``""`` removes the command), before any client
     connects; "" when done, else Redis's reason."""
@@ -174,6 +178,7 @@ def rename_command(old: str, new: str) -> str:
             return CONFIG_RENAME_EXISTS
         DISPATCH[new.lower().encode()] = entry
         DISPATCH[new.upper().encode()] = entry
+        _RENAMED[new.lower()] = entry[3].name
     return ""
 
 
@@ -207,7 +212,8 @@ def dispatch_sub(client: Any, args: list[bytes]) -> bytes:
     """Run the subcommand named by ``args[1]`` of the command named by ``args[0]``."""
     from ..errors import unknown_subcommand, wrong_arity
 
-    owner = COMMANDS[args[0].lower().decode()]
+    key = args[0].lower().decode()
+    owner = COMMANDS[_RENAMED.get(key, key)]
     name = args[1].lower().decode("utf-8", "replace")
     sub = owner.subcommands.get(name)
     if sub is None:
