@@ -456,6 +456,17 @@ def test_payload_footer_is_version_and_crc(r):
     assert length(5) + b"value" in data
 
 
+GROUPED_STREAM = [
+    *[("XADD", "k", f"{n}-1", "f", n) for n in range(1, 150)],
+    ("XGROUP", "CREATE", "k", "g", "0"),
+    ("XGROUP", "CREATE", "k", "h", "$"),
+    ("XREADGROUP", "GROUP", "g", "alice", "COUNT", 40, "STREAMS", "k", ">"),
+    ("XREADGROUP", "GROUP", "g", "bob", "COUNT", 7, "STREAMS", "k", ">"),
+    ("XACK", "k", "g", "3-1", "41-1"),
+    ("XGROUP", "CREATECONSUMER", "k", "h", "idle"),
+]
+
+
 # -- restored keys are writes like any other -------------------------------------------------------
 
 
@@ -484,6 +495,10 @@ def test_restored_keys_survive_a_restart(redis_server, start_leakdb, storage, ba
     for name, data in payloads.items():
         client.restore(name, 0, data)
     client.restore("with ttl", 500000, payloads[keys[0]])
+    # A stream with consumer groups: its pending entries' and consumers' times come back exactly.
+    build(oracle, [tuple("grouped" if part == "k" else part for part in c) for c in GROUPED_STREAM])
+    payloads["grouped"] = oracle.dump("grouped")
+    client.restore("grouped", 0, payloads["grouped"])
     client.close()
     server.stop(signal.SIGKILL if stop == "kill" else signal.SIGTERM)
     again = start_leakdb(*flags).client()
