@@ -8,6 +8,9 @@ Approximate trimming (``MAXLEN ~``) is visible in replies, and Redis trims only 
 (listpacks of at most stream-node-max-entries entries and stream-node-max-bytes bytes).  So a stream
 also keeps a light model of its nodes: each node's counters and listpack size, never its entries,
 which is enough to decide where Redis would have cut.  Like Redis, an empty stream stays a key.
+Entries that XDEL or an exact trim removed stay in Redis's node, flagged deleted, until the node
+empties; their fields are kept aside (``tombstones``) for as long, so DUMP can write the node as
+Redis holds it.
 
 Redis 7.0 also counts the entries ever added and remembers the highest deleted ID, from which it
 derives each consumer group's lag; the groups themselves are in :mod:`.stream_groups`, and reading
@@ -20,7 +23,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from itertools import islice
 
-from sortedcontainers import SortedList
+from sortedcontainers import SortedDict, SortedList
 
 from .keyspace import TYPE_NAMES
 from .numbers import parse_int
@@ -137,6 +140,7 @@ class Stream:
         "max_deleted_id",
         "node_starts",
         "nodes",
+        "tombstones",
     )
 
     def __init__(self) -> None:
@@ -148,6 +152,8 @@ class Stream:
         self.entries_added = 0  # entries ever appended (XSETID may set it)
         self.max_deleted_id = 0  # the highest ID XDEL removed (XSETID may set it)
         self.groups: dict[bytes, ConsumerGroup] | None = None
+        # Removed entries still flagged in their node, by ID (None until the first removal).
+        self.tombstones: SortedDict | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -167,6 +173,8 @@ class Stream:
         twin.max_deleted_id = self.max_deleted_id
         if self.groups:
             twin.groups = {name: group.copy() for name, group in self.groups.items()}
+        if self.tombstones:
+            twin.tombstones = self.tombstones.copy()
         return twin
 
     @classmethod
@@ -229,7 +237,8 @@ class Stream:
 
     def delete(self, entry_id: int) -> bool:
         """XDEL one entry; the highest ID deleted this way is remembered (it makes lag unknowable)."""
-        if self.entries.pop(entry_id, None) is None:
+        fields = self.entries.pop(entry_id, None)
+        if fields is None:
             return False
         if entry_id > self.max_deleted_id:
             self.max_deleted_id = entry_id
@@ -239,10 +248,44 @@ class Stream:
         node.count -= 1
         if node.count:
             node.deleted += 1
+            self._bury(entry_id, fields)
         else:  # Redis frees a node when its last live entry goes
+            self._forget_node(node)
             del self.nodes[position]
             del self.node_starts[position]
         return True
+
+    def _bury(self, entry_id: int, fields: Fields) -> None:
+        if self.tombstones is None:
+            self.tombstones = SortedDict()
+        self.tombstones[entry_id] = fields
+
+    def _forget_node(self, node: Node) -> None:
+        """Drop the tombstones of a node that goes."""
+        tombstones = self.tombstones
+        if tombstones:
+            for entry_id in list(tombstones.irange(node.master_id, node.last_id)):
+                del tombstones[entry_id]
+
+    def node_entries(self, node: Node) -> list[tuple[int, Fields, bool]] | None:
+        """A node's entries in ID order as (ID, fields, deleted), or None when the removed ones are not
+        all known (a node model loaded from a file keeps their count only)."""
+        live = [
+            (entry_id, self.entries[entry_id], False)
+            for entry_id in self.index.irange(node.master_id, node.last_id)
+        ]
+        if not node.deleted:
+            return live
+        tombstones = self.tombstones
+        if not tombstones:
+            return None
+        dead = [
+            (entry_id, tombstones[entry_id], True)
+            for entry_id in tombstones.irange(node.master_id, node.last_id)
+        ]
+        if len(dead) != node.deleted:
+            return None
+        return sorted(live + dead)
 
     def trim(self, maxlen: int | None, minid: int, approx: bool, limit: int) -> int:
         """Remove entries from the head as Redis's streamTrim does; return how many went.
@@ -262,6 +305,7 @@ class Stream:
                     removed += self._trim_inside(node, maxlen, minid)
                 break
             self._drop_head(node.count)
+            self._forget_node(node)
             del self.nodes[0]
             del self.node_starts[0]
             removed += node.count
@@ -278,15 +322,17 @@ class Stream:
             some = len(self.entries) - maxlen
         else:
             some = min(self.index.bisect_left(minid), node.count)
-        self._drop_head(some)
+        self._drop_head(some, bury=True)
         node.count -= some
         node.deleted += some
         return some
 
-    def _drop_head(self, count: int) -> None:
+    def _drop_head(self, count: int, bury: bool = False) -> None:
         entries = self.entries
         for entry_id in self.index.islice(0, count):
-            del entries[entry_id]
+            fields = entries.pop(entry_id)
+            if bury:
+                self._bury(entry_id, fields)
         del self.index[:count]
 
     # -- reading -------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+from sortedcontainers import SortedDict
+
 from ..engine.stream import Stream
 from ..engine.stream_groups import ConsumerGroup
 from ..engine.zset import ZSet
@@ -125,8 +127,10 @@ def load_zset(blob: bytes) -> ZSet:
 
 _ID_BYTES = 16
 # Streams have their own layout versions: 1 holds the entries and the last ID (files written before
-# consumer groups, still read), 2 adds Redis 7.0's counters, the node model and the consumer groups.
-_STREAM_LAYOUT = 2
+# consumer groups, still read), 2 adds Redis 7.0's counters, the node model and the consumer groups,
+# 3 the removed entries still flagged in their nodes (so DUMP stays Redis's bytes after a restart).
+_STREAM_LAYOUT = 3
+_STREAM_LAYOUT_2 = 2
 _STREAM_HEADER = struct.Struct("<16s16sQ")  # last ID, highest deleted ID, entries added
 _NODE = struct.Struct("<16s16sIII")  # master ID, last ID, live entries, deleted entries, listpack bytes
 _GROUP = struct.Struct("<16sq")  # last delivered ID, entries read (-1: unknown)
@@ -150,13 +154,11 @@ def dump_stream(stream: Stream) -> bytes:
     items = list(stream.entries.items())
     nodes = list(stream.nodes)
     groups = list(stream.groups.items()) if stream.groups else []
+    tombstones = sorted(dict.items(stream.tombstones)) if stream.tombstones else []
     header = _STREAM_HEADER.pack(
         _id_bytes(stream.last_id), _id_bytes(stream.max_deleted_id), stream.entries_added
     )
-    entries = []
-    for entry_id, fields in items:
-        entries.append(_id_bytes(entry_id))
-        entries.append(pack_items(fields, len(fields)))
+    entries = _entry_items(items)
     node_records = [
         _NODE.pack(_id_bytes(n.master_id), _id_bytes(n.last_id), n.count, n.deleted, n.body)
         + pack_items(n.fields, len(n.fields))
@@ -167,8 +169,18 @@ def dump_stream(stream: Stream) -> bytes:
         pack_items(entries, len(entries)),
         pack_items(node_records, len(node_records)),
         pack_items([_dump_group(name, group) for name, group in groups], len(groups)),
+        pack_items(_entry_items(tombstones), 2 * len(tombstones)),
     ]
     return bytes((_STREAM_LAYOUT,)) + pack_items(parts, len(parts))
+
+
+def _entry_items(items: list[tuple[int, tuple[bytes, ...]]]) -> list[bytes]:
+    """Alternating ID and packed-fields items."""
+    packed = []
+    for entry_id, fields in items:
+        packed.append(_id_bytes(entry_id))
+        packed.append(pack_items(fields, len(fields)))
+    return packed
 
 
 def _dump_group(name: bytes, group: ConsumerGroup) -> bytes:
@@ -195,17 +207,20 @@ def _dump_group(name: bytes, group: ConsumerGroup) -> bytes:
 def load_stream(blob: bytes) -> Stream:
     if blob[:1] == bytes((LAYOUT,)):
         return _load_stream_v1(blob)
-    if blob[:1] != bytes((_STREAM_LAYOUT,)):
+    if blob[:1] not in (bytes((_STREAM_LAYOUT,)), bytes((_STREAM_LAYOUT_2,))):
         raise StorageError("stored stream has an unknown layout; was the file written by a newer LeakDB?")
     try:
-        header, entries, nodes, groups = unpack_items(blob[1:])
+        parts = list(unpack_items(blob[1:]))
+        if blob[0] == _STREAM_LAYOUT_2:
+            parts.append(pack_items((), 0))  # no removed entries known
+        header, entries, nodes, groups, tombstones = parts
         last_raw, deleted_raw, entries_added = _STREAM_HEADER.unpack(header)
         stream = Stream.from_entries(
             _entries(list(unpack_items(entries)), _id_of(last_raw)), _id_of(last_raw)
         )
         stream.entries_added = entries_added
         stream.max_deleted_id = _id_of(deleted_raw)
-        stream.restore_nodes([_node(record) for record in unpack_items(nodes)])
+        kept_nodes = stream.restore_nodes([_node(record) for record in unpack_items(nodes)])
         for record in unpack_items(groups):
             name, group = _load_group(record)
             if stream.groups is None:
@@ -213,6 +228,11 @@ def load_stream(blob: bytes) -> Stream:
             if name in stream.groups:
                 raise StorageError("stored stream has a consumer group twice")
             stream.groups[name] = group
+        removed = _entries(list(unpack_items(tombstones)), stream.last_id)
+        if removed and kept_nodes:  # a repacked node model has no removed entries
+            if any(entry_id in stream.entries for entry_id, _ in removed):
+                raise StorageError("stored stream has an entry both live and removed")
+            stream.tombstones = SortedDict(removed)
     except (ValueError, struct.error):
         raise StorageError("stored stream is malformed") from None
     return stream

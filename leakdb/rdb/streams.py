@@ -7,8 +7,11 @@ entry follows as flags, ID deltas from the master ID, then its values alone when
 field names (the SAMEFIELDS flag) or a field count and its fields and values, then its element count.
 
 LeakDB writes each node of the stream's node model (:class:`~leakdb.engine.stream.Node`) with its live
-entries, so a stream that never lost an entry is written byte for byte as Redis writes it; reading a
-node keeps its real size in the model, so XADD and XTRIM ~ after a RESTORE cut where Redis would.
+entries and the removed ones the stream still keeps flagged (its tombstones), so the nodes are
+written byte for byte as Redis writes them; a node whose removed entries are not known (a node model
+read back from a data file keeps only their count) is written with its live entries alone, which
+Redis reads the same.  Reading a node keeps its real size and its removed entries, so XADD, XDEL and
+XTRIM after a RESTORE act where Redis would.
 
 Consumer groups follow, in name order: each group's last delivered ID and entries-read counter
 (UINT64_MAX for unknown), its pending entries list (16-byte ID, delivery time in ms, delivery count)
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sortedcontainers import SortedList
+from sortedcontainers import SortedDict, SortedList
 
 from ..engine.numbers import parse_int
 from ..engine.stream import UINT64_MAX, Node, Stream
@@ -100,19 +103,20 @@ def _delta(value: int) -> int:
     return value - (1 << 64) if value >> 63 else value
 
 
-def _node_listpack(node: Node, ids: list[int], entries: dict[int, tuple[bytes, ...]]) -> bytes:
+def _node_listpack(node: Node, items: list[tuple[int, tuple[bytes, ...], bool]]) -> bytes:
     master_ms, master_seq = _split(node.master_id)
     names = node.fields
-    elements: list[Element] = [len(ids), 0, len(names), *names, 0]
-    for entry_id in ids:
-        fields = entries[entry_id]
+    deleted = sum(1 for item in items if item[2])
+    elements: list[Element] = [len(items) - deleted, deleted, len(names), *names, 0]
+    for entry_id, fields, removed in items:
         ms, seq = _split(entry_id)
         pairs = len(fields) // 2
+        flags = DELETED if removed else 0
         if fields[0::2] == names:
-            elements += [SAME_FIELDS, _delta(ms - master_ms), _delta(seq - master_seq), *fields[1::2]]
+            elements += [flags | SAME_FIELDS, _delta(ms - master_ms), _delta(seq - master_seq), *fields[1::2]]
             elements.append(pairs + 3)
         else:
-            elements += [0, _delta(ms - master_ms), _delta(seq - master_seq), pairs, *fields]
+            elements += [flags, _delta(ms - master_ms), _delta(seq - master_seq), pairs, *fields]
             elements.append(2 * pairs + 4)
     return encode_listpack(elements)
 
@@ -125,13 +129,17 @@ def _id_lengths(entry_id: int) -> bytes:
 def encode_stream(stream: Stream) -> bytes:
     """The body of a RDB_TYPE_STREAM_LISTPACKS_2 value."""
     parts = [encode_length(len(stream.nodes))]
-    index = stream.index
     entries = stream.entries
     for node in stream.nodes:
-        ids = list(index.irange(node.master_id, node.last_id))
+        items = stream.node_entries(node)
+        if items is None:  # the removed entries are not known: the live ones alone make a valid node
+            items = [
+                (entry_id, entries[entry_id], False)
+                for entry_id in stream.index.irange(node.master_id, node.last_id)
+            ]
         parts.append(encode_string(node.master_id.to_bytes(16, "big")))
-        parts.append(encode_string(_node_listpack(node, ids, entries)))
-    first_id = index[0] if index else 0
+        parts.append(encode_string(_node_listpack(node, items)))
+    first_id = stream.first_id
     parts += [
         encode_length(len(stream)),
         _id_lengths(stream.last_id),
@@ -216,6 +224,9 @@ def _read_node(master_id: int, blob: bytes, stream: Stream, previous_id: int) ->
         last_id = entry_id
         if flags & DELETED:
             seen_deleted += 1
+            if stream.tombstones is None:
+                stream.tombstones = SortedDict()
+            stream.tombstones[entry_id] = fields
         else:
             seen_live += 1
             stream.entries[entry_id] = fields

@@ -153,3 +153,79 @@ def zipmap(pairs: list[tuple[bytes, bytes]]) -> bytes:
     """A zipmap as Redis 2.4 wrote small hashes (one free byte after each value)."""
     body = b"".join(bytes((len(f),)) + f + bytes((len(v),)) + b"\x00" + v for f, v in pairs)
     return bytes((len(pairs),)) + body + b"\xff"
+
+
+# -- streams with consumer groups: the clock readings in a payload -----------------------------------
+
+
+class _Cursor:
+    """Reads RDB lengths and strings from a payload, written here independently of leakdb.rdb."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.position = 0
+
+    def take(self, count: int) -> bytes:
+        chunk = self.data[self.position : self.position + count]
+        assert len(chunk) == count, "payload ends early"
+        self.position += count
+        return chunk
+
+    def length(self) -> int:
+        first = self.take(1)[0]
+        kind = first >> 6
+        if kind == 0:
+            return first & 0x3F
+        if kind == 1:
+            return (first & 0x3F) << 8 | self.take(1)[0]
+        assert first in (0x80, 0x81), f"not a length: {first:#x}"
+        return int.from_bytes(self.take(4 if first == 0x80 else 8), "big")
+
+    def skip_string(self) -> None:
+        first = self.data[self.position]
+        if first >> 6 != 3:
+            self.take(self.length())
+            return
+        self.position += 1
+        special = first & 0x3F
+        if special in (0, 1, 2):  # an integer of 1, 2 or 4 bytes
+            self.take(1 << special)
+        else:
+            assert special == 3, "unknown string encoding"
+            compressed = self.length()
+            self.length()
+            self.take(compressed)
+
+
+def stream_clocks(payload: bytes) -> tuple[bytes, list[int]]:
+    """A type-19 stream payload with its clock readings (each pending entry's delivery time, each
+    consumer's seen time) zeroed and its CRC dropped, and the readings in the order they appear."""
+    assert payload[0] == 19, "not a Redis 7.0 stream"
+    cursor = _Cursor(payload)
+    cursor.take(1)
+    for _ in range(cursor.length()):  # nodes: a master ID and a listpack each
+        cursor.skip_string()
+        cursor.skip_string()
+    for _ in range(8):  # length, last ID, first ID, largest deleted ID, entries added
+        cursor.length()
+    masked = bytearray(payload[:-8])
+    times = []
+
+    def clock() -> None:
+        times.append(int.from_bytes(cursor.take(8), "little", signed=True))
+        masked[cursor.position - 8 : cursor.position] = bytes(8)
+
+    for _ in range(cursor.length()):  # groups
+        cursor.skip_string()
+        for _ in range(3):  # last delivered ID, entries read
+            cursor.length()
+        for _ in range(cursor.length()):  # the group's pending entries
+            cursor.take(16)
+            clock()
+            cursor.length()
+        for _ in range(cursor.length()):  # consumers
+            cursor.skip_string()
+            clock()
+            cursor.take(16 * cursor.length())
+    assert cursor.position == len(payload) - 10, "bytes left after the groups"
+    return bytes(masked), times

@@ -1,17 +1,18 @@
 """A hypothesis state machine over DUMP and RESTORE mixed with the writes of every type: payloads are
 taken from either server and restored into both (over existing keys, with REPLACE, TTLs and ABSTTL),
 every reply compared with redis-server's, the keyspaces compared after each step, and DUMP bytes
-compared wherever the two servers hold a key in the same encoding (lists and streams aside: their
-node layouts follow their history, which test_dump.py covers).  LEAKDB_DUMP_SEQUENCES raises the
-number of runs."""
+compared wherever the two servers hold a key in the same encoding (lists aside: their node layouts
+follow their history, which test_dump.py covers).  Streams get consumer groups, reads and acks too,
+and their payloads are compared but for the clock readings in the groups.  LEAKDB_DUMP_SEQUENCES
+raises the number of runs."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-from conftest import reply_of
-from dumps import read_value
+from conftest import reply_of, wall_ms
+from dumps import read_value, stream_clocks
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
@@ -49,6 +50,7 @@ def make_machine(redis_port: int, leakdb_port: int) -> type[RuleBasedStateMachin
             self.oracle = redis.Redis(port=redis_port)
             self.ours = redis.Redis(port=leakdb_port)
             self.stream_ids = 0
+            self.started = wall_ms()
             for client in (self.oracle, self.ours):
                 client.flushall()
 
@@ -67,12 +69,28 @@ def make_machine(redis_port: int, leakdb_port: int) -> type[RuleBasedStateMachin
             pairs = [part for item in fields for part in ("f", item)]
             self.both("XADD", target_key, f"{self.stream_ids}-0", *pairs)
 
+        @rule(target_key=key, group=st.sampled_from(["g", "h"]), consumer=st.sampled_from(["c1", "c2"]))
+        def read_in_a_group(self, target_key, group, consumer):
+            self.both("XGROUP", "CREATE", target_key, group, "0")
+            self.both("XREADGROUP", "GROUP", group, consumer, "COUNT", "2", "STREAMS", target_key, ">")
+
+        @rule(target_key=key, ids=st.lists(st.sampled_from(["1-0", "2-0", "3-0", "4-0"]), min_size=1))
+        def acknowledge(self, target_key, ids):
+            self.both("XACK", target_key, "g", *ids)
+
         @rule(target=payloads, source_key=key, from_leakdb=st.booleans())
         def dump(self, source_key, from_leakdb):
             expected = self.oracle.dump(source_key)
             actual = self.ours.dump(source_key)
             assert (actual is None) == (expected is None)
-            if expected is not None and self.oracle.type(source_key) not in (b"list", b"stream"):
+            if expected is not None and self.oracle.type(source_key) == b"stream":
+                (body, clocks), (our_body, our_clocks) = stream_clocks(expected), stream_clocks(actual)
+                assert our_body == body, source_key
+                now = wall_ms()
+                assert all(self.started <= clock <= now for clock in clocks + our_clocks)
+                assert len(clocks) == len(our_clocks)
+                same = False
+            elif expected is not None and self.oracle.type(source_key) != b"list":
                 encoding = self.oracle.object("encoding", source_key)
                 same = encoding == self.ours.object("encoding", source_key) and encoding != b"hashtable"
             else:

@@ -1,7 +1,8 @@
 """MIGRATE between real servers: from LeakDB into redis-server and from redis-server into LeakDB, for
-every type, with COPY, REPLACE, KEYS, AUTH and AUTH2, other databases and TTLs; its replies compared
-with the replies redis-server gives as the source of the same migration; a target that never answers
-or is not there; and a key written while its migration is in flight, which stays."""
+every type (a stream with consumer groups too), with COPY, REPLACE, KEYS, AUTH and AUTH2, other
+databases and TTLs; its replies compared with the replies redis-server gives as the source of the
+same migration; a target that never answers or is not there; and a key written while its migration
+is in flight, which stays."""
 
 from __future__ import annotations
 
@@ -108,6 +109,82 @@ def test_migrate_from_redis_into_leakdb_with_a_password(redis_server, start_leak
     assert oracle.mget("a", "b", "c") == [None, None, b"3"]
     oracle.close()
     ours.close()
+
+
+# -- streams with consumer groups -------------------------------------------------------------------
+
+GROUPED_STREAM = [
+    *[("XADD", "grouped", f"{n}-1", "f", n, "pad", "p" * (n % 50)) for n in range(1, 300)],
+    ("XGROUP", "CREATE", "grouped", "workers", "0"),
+    ("XGROUP", "CREATE", "grouped", "audit", "$"),
+    ("XGROUP", "CREATE", "grouped", "late", "150-1", "ENTRIESREAD", 150),
+    *[
+        ("XREADGROUP", "GROUP", "workers", f"w{n % 4}", "COUNT", 11, "STREAMS", "grouped", ">")
+        for n in range(12)
+    ],
+    ("XREADGROUP", "GROUP", "late", "solo", "COUNT", 5, "STREAMS", "grouped", ">"),
+    ("XACK", "grouped", "workers", *[f"{n}-1" for n in range(1, 120, 2)]),
+    ("XCLAIM", "grouped", "workers", "w9", 0, "2-1", "4-1", "TIME", 1700000000000, "RETRYCOUNT", 3),
+    ("XGROUP", "CREATECONSUMER", "grouped", "audit", "watcher"),
+]
+GROUP_STATE = [
+    ("XINFO", "STREAM", "grouped", "FULL"),
+    ("XINFO", "GROUPS", "grouped"),
+    ("XPENDING", "grouped", "workers"),
+    ("XPENDING", "grouped", "late"),
+]
+
+
+def group_state(port: int) -> list[bytes]:
+    """The exact reply bytes of the group views without idle times (XINFO STREAM FULL shows
+    absolute times, which a migration keeps)."""
+    session = RawSession(port)
+    try:
+        return [session.send(view) for view in GROUP_STATE]
+    finally:
+        session.close()
+
+
+def build_raw(port: int, commands) -> None:
+    session = RawSession(port)
+    try:
+        for command in commands:
+            assert not session.send(command).startswith(b"-"), command
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("direction", ["leakdb to redis", "redis to leakdb"])
+def test_migrate_moves_a_stream_with_its_groups(redis_server, leakdb_server, direction):
+    """Groups, pending entries (times and counts), consumers and the entries-read counters arrive as
+    they were: the target shows the source's XINFO and XPENDING bytes and DUMPs the source's payload."""
+    servers = [leakdb_server, redis_server]
+    if direction == "redis to leakdb":
+        servers.reverse()
+    source, destination = servers
+    for server in servers:
+        server.client().flushall()
+    build_raw(source.port, GROUPED_STREAM)
+    before = group_state(source.port)
+    payload = source.client().dump("grouped")
+    reply = source.client().execute_command("MIGRATE", "127.0.0.1", destination.port, "grouped", 0, 5000)
+    assert reply == b"OK"
+    assert source.client().exists("grouped") == 0
+    assert group_state(destination.port) == before
+    assert destination.client().dump("grouped") == payload
+    # The migrated groups go on as the source's would have: the same payload restored in the source.
+    source.client().restore("grouped", 0, payload)
+    next_steps = [
+        ("XREADGROUP", "GROUP", "workers", "w1", "COUNT", 3, "STREAMS", "grouped", ">"),
+        ("XACK", "grouped", "workers", "2-1", "3-1"),
+        ("XAUTOCLAIM", "grouped", "late", "solo", 0, "0", "JUSTID"),
+        ("XINFO", "GROUPS", "grouped"),
+    ]
+    for step in next_steps:
+        sessions = [RawSession(server.port) for server in servers]
+        assert sessions[1].send(step) == sessions[0].send(step), step
+        for session in sessions:
+            session.close()
 
 
 # -- LeakDB's replies are the replies Redis gives as the source of the same migration -------------
