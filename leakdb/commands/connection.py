@@ -279,7 +279,7 @@ def describe(client: Any, current: Any, command_name: str) -> str:
         f"sub={channels} psub={patterns} ssub=0 multi={multi} qbuf={client.parser.pending()} "
         "qbuf-free=0 argv-mem=0 "
         f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={int(output > 0)} omem={output} tot-mem={client.memory()} "
-        f"events={'rw' if output else 'r'} cmd={last.lower()} user=default redir=-1 "
+        f"events={'rw' if output else 'r'} cmd={last.lower()} user=default redir={_redirect(client)} "
         f"resp={client.resp.version} lib-name={client.lib_name} lib-ver={client.lib_ver}\n"
     )
 
@@ -290,8 +290,22 @@ def _session_flags(client: Any, blocked: bool) -> str:
     flags = "P" if client.subscriptions is not None else ""
     flags += "x" if client.multi is not None else ""
     flags += "b" if blocked else ""
+    flags += _tracking_flags(client)
     flags += "d" if client.watch is not None and client.watch.dirty else ""
     return flags + ("U" if getattr(client, "unix", False) else "")
+
+
+def _tracking_flags(client: Any) -> str:
+    # t while tracking, R when its redirect client has gone, B in BCAST mode.
+    state = getattr(client, "tracking", None)
+    if state is None:
+        return ""
+    return "t" + ("R" if state.broken else "") + ("B" if state.bcast else "")
+
+
+def _redirect(client: Any) -> int:
+    state = getattr(client, "tracking", None)
+    return -1 if state is None else state.redirect
 
 
 CLIENT_TYPES = ("normal", "master", "slave", "replica", "pubsub")

@@ -327,3 +327,35 @@ def test_an_evicted_key_is_invalidated(start_leakdb):
         key = f"key:{i}".encode()
         assert b"$%d\r\n%s\r\n" % (len(key), key) in received
     conn.close()
+
+
+def _flags_and_redir(info: bytes) -> tuple[bytes, bytes]:
+    fields = dict(part.split(b"=", 1) for part in info.split() if b"=" in part)
+    return fields[b"flags"], b"redir=" + (b"N" if fields[b"redir"] not in (b"-1", b"0") else fields[b"redir"])
+
+
+def test_client_info_shows_tracking_flags_and_redirect_as_redis_does(redis_server, leakdb_server):
+    results = []
+    for server in (redis_server, leakdb_server):
+        seen = []
+        conn = Connection(server.port)
+        target = Connection(server.port)
+        writer = Connection(server.port)
+        for options in (("on",), ("on", "bcast"), ("on", "optin"), ("on", "redirect", str(target.id))):
+            conn.step("CLIENT", "TRACKING", *options)
+            seen.append(_flags_and_redir(conn.step("CLIENT", "INFO")))
+            if options[-1] != str(target.id):
+                conn.step("CLIENT", "TRACKING", "off")
+        conn.step("GET", "watched")
+        target.close()
+        wait_until(lambda c=conn, t=target.id: f"id={t} ".encode() not in c.step("CLIENT", "LIST"), "close")
+        writer.step("SET", "watched", "1")
+        seen.append(_flags_and_redir(conn.step("CLIENT", "INFO")))
+        seen.append(_mask(conn.step("CLIENT", "TRACKINGINFO")))
+        conn.step("CLIENT", "TRACKING", "off")
+        seen.append(_flags_and_redir(conn.step("CLIENT", "INFO")))
+        for each in (conn, writer):
+            each.close()
+        results.append(seen)
+    assert results[1] == results[0]
+    assert results[0][4][0] == b"tR"
