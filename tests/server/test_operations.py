@@ -197,3 +197,50 @@ def watch_survives(port: int, setup, write) -> bool:
 def test_no_op_writes_and_watch(ports, setup, write):
     oracle, ours = (watch_survives(port, setup, write) for port in ports)
     assert ours == oracle
+
+
+# -- replication: a master with no replicas ---------------------------------------------------------
+
+MASTER_REPLIES = [
+    ("WAIT", "0", "0"),
+    ("WAIT", "-1", "0"),
+    ("WAIT", "1", "10"),
+    ("WAIT", "x", "0"),
+    ("WAIT", "0", "x"),
+    ("WAIT", "0", "-1"),
+    ("ROLE",),
+    ("REPLICAOF", "NO", "ONE"),
+    ("SLAVEOF", "no", "one"),
+    ("REPLICAOF", "no"),
+    ("REPLICAOF", "host", "port"),
+    ("REPLICAOF", "host", "99999"),
+    ("REPLICAOF", "no", "two"),
+    ("FAILOVER",),
+    ("FAILOVER", "ABORT"),
+    ("FAILOVER", "ABORT", "TIMEOUT", "5"),
+    ("FAILOVER", "TO", "127.0.0.1", "1"),
+    ("FAILOVER", "TO", "a"),
+    ("FAILOVER", "TO", "a", "x"),
+    ("FAILOVER", "TO", "a", "1", "TO", "b", "2"),
+    ("FAILOVER", "TIMEOUT", "0"),
+    ("FAILOVER", "TIMEOUT", "x"),
+    ("FAILOVER", "FORCE", "TIMEOUT", "5"),
+    ("FAILOVER", "bogus"),
+]
+
+
+@pytest.mark.parametrize("command", MASTER_REPLIES, ids=" ".join)
+def test_replication_commands_answer_as_a_lone_master(pair, command):
+    assert_same(pair, *command)
+
+
+def test_lastsave_is_a_recent_unix_time(pair):
+    oracle, ours = pair
+    assert abs(ours.lastsave().timestamp() - oracle.lastsave().timestamp()) < 24 * 3600
+
+
+@pytest.mark.parametrize("command", ["REPLICAOF", "SLAVEOF"])
+def test_becoming_a_replica_is_refused_with_a_reason(r, command):
+    with pytest.raises(redis.ResponseError, match="LeakDB does not replicate"):
+        r.execute_command(command, "127.0.0.1", "6379")
+    assert r.execute_command("ROLE") == [b"master", 0, []]
