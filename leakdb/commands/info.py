@@ -139,6 +139,7 @@ def memory_section(server: Any) -> Fields:
     rss = rss_bytes()
     memory = server.memory
     used = rss if memory is None else memory.used
+    startup = 0 if memory is None else memory.baseline  # the interpreter: not part of used_memory
     peak = max(peak_rss_bytes(), rss) if memory is None else memory.peak
     system = total_system_memory()
     maxmemory = server.config["maxmemory"]
@@ -149,9 +150,9 @@ def memory_section(server: Any) -> Fields:
         ("used_memory_rss_human", human_bytes(rss)),
         ("used_memory_peak", peak),
         ("used_memory_peak_human", human_bytes(peak)),
-        ("used_memory_peak_perc", f"{100 * used / peak:.2f}%"),
-        ("used_memory_overhead", 0 if memory is None else memory.baseline + memory.structure),
-        ("used_memory_startup", 0 if memory is None else memory.baseline),
+        ("used_memory_peak_perc", f"{100 * used / (peak or 1):.2f}%"),
+        ("used_memory_overhead", 0 if memory is None else memory.overhead),
+        ("used_memory_startup", startup),
         ("used_memory_dataset", 0 if memory is None else memory.tracker.total),
         ("total_system_memory", system),
         ("total_system_memory_human", human_bytes(system)),
@@ -159,7 +160,7 @@ def memory_section(server: Any) -> Fields:
         ("maxmemory", maxmemory),
         ("maxmemory_human", human_bytes(maxmemory)),
         ("maxmemory_policy", server.config["maxmemory-policy"]),
-        ("mem_fragmentation_ratio", f"{rss / used:.2f}"),
+        ("mem_fragmentation_ratio", f"{rss / (used + startup):.2f}"),
         ("mem_clients_slaves", 0),
         ("mem_clients_normal", server.clients_memory()),
         ("mem_allocator", "pymalloc"),
