@@ -26,6 +26,7 @@ import gevent.event
 import hiredis
 
 from ..commands import DISPATCH, lookup
+from ..commands.clientctl import muted
 from ..commands.pubsub import session_table, unsubscribe_all
 from ..commands.registry import Suspend, noauth_table
 from ..commands.transactions import refused_in_multi, unwatch
@@ -81,6 +82,7 @@ class Client:
         "over_soft_limit_since",
         "parser",
         "reply_batch",
+        "reply_mode",
         "resp",
         "server",
         "sock",
@@ -133,6 +135,7 @@ class Client:
         self.close_after_reply = False
         self.suspended = False
         self.reply_batch = None  # write-through: the batch a blocked client's reply depends on
+        self.reply_mode = 0  # CLIENT REPLY: 0 on; OFF and SKIP are applied by commands.clientctl.muted
         self.backlogged = False  # commands wait in the parser until the output buffer empties
         self.output = bytearray()
         self.over_soft_limit_since: float | None = None
@@ -266,7 +269,8 @@ class Client:
                 if entry is None:
                     reply = unknown_command(args[0], args[1:])
                     # Inside MULTI a refusal makes EXEC abort.
-                    append(reply if self.multi is None else refused_in_multi(self, None, reply))
+                    reply = reply if self.multi is None else refused_in_multi(self, None, reply)
+                    append(muted(self, reply, None) if self.reply_mode else reply)
                     continue
             handler, min_args, max_args, declared = entry
             if not min_args <= len(args) <= max_args:
@@ -274,7 +278,7 @@ class Client:
                 # EXEC refused aborts (and ends) the transaction even outside MULTI, as in Redis.
                 if self.multi is not None or declared.name == "exec":
                     reply = refused_in_multi(self, declared, reply)
-                append(reply)
+                append(muted(self, reply, None) if self.reply_mode else reply)
                 continue
             try:
                 reply = handler(self, args)
@@ -287,6 +291,8 @@ class Client:
             except Exception:
                 log.exception("command %r failed", declared.name)
                 reply = b"-ERR internal error while running '%s'\r\n" % declared.name.encode()
+            if self.reply_mode:  # CLIENT REPLY OFF or SKIP
+                reply = muted(self, reply, declared.name)
             append(reply)
             budget -= len(reply)
             if budget < 0 or self.close_after_reply:
@@ -450,6 +456,8 @@ class Client:
         self.suspended = False
         if self.closed:
             return
+        if self.reply_mode:
+            reply = muted(self, reply, None)
         if self.write_through and reply:
             # A pop or an EXEC waits for the commit of its changes.
             batch, self.reply_batch = self.reply_batch, None

@@ -244,3 +244,37 @@ def test_becoming_a_replica_is_refused_with_a_reason(r, command):
     with pytest.raises(redis.ResponseError, match="LeakDB does not replicate"):
         r.execute_command(command, "127.0.0.1", "6379")
     assert r.execute_command("ROLE") == [b"master", 0, []]
+
+
+# -- CLIENT REPLY ---------------------------------------------------------------------------------
+
+CLIENT_REPLY_SESSIONS = [
+    b"CLIENT REPLY OFF\r\nSET a 1\r\nBOGUS\r\nGET\r\nCLIENT REPLY SKIP\r\nPING\r\n"
+    b"CLIENT REPLY ON\r\nGET a\r\n",
+    b"CLIENT REPLY SKIP\r\nPING one\r\nPING two\r\nCLIENT REPLY SKIP\r\nCLIENT REPLY SKIP\r\nPING three\r\n"
+    b"PING four\r\n",
+    b"CLIENT REPLY OFF\r\nMULTI\r\nINCR n\r\nEXEC\r\nCLIENT REPLY ON\r\nGET n\r\n",
+    b"CLIENT REPLY bad\r\nCLIENT REPLY\r\nCLIENT REPLY ON\r\nCLIENT REPLY ON extra\r\n",
+    b"CLIENT REPLY SKIP\r\nBLPOP nothing 0.01\r\nCLIENT REPLY OFF\r\nBLPOP nothing 0.01\r\n"
+    b"CLIENT REPLY ON\r\nPING\r\n",
+]
+
+
+@pytest.mark.parametrize("payload", CLIENT_REPLY_SESSIONS)
+def test_client_reply(redis_server, leakdb_server, ports, payload):
+    assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+
+
+def test_a_subscriber_with_replies_off_still_gets_messages(ports):
+    received = []
+    for port in ports:
+        subscriber = connect(port)
+        replies = Replies(subscriber)
+        subscriber.sendall(b"HELLO 3\r\nCLIENT REPLY OFF\r\nSUBSCRIBE ch\r\nPING\r\n")
+        replies.next()  # HELLO's map
+        confirmation = replies.next()
+        with redis.Redis(port=port) as publisher:
+            assert publisher.publish("ch", "hi") == 1
+        received.append((confirmation, replies.next()))
+        subscriber.close()
+    assert received[0] == received[1] == ([b"subscribe", b"ch", 1], [b"message", b"ch", b"hi"])
