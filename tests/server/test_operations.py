@@ -278,3 +278,19 @@ def test_a_subscriber_with_replies_off_still_gets_messages(ports):
         received.append((confirmation, replies.next()))
         subscriber.close()
     assert received[0] == received[1] == ([b"subscribe", b"ch", 1], [b"message", b"ch", b"hi"])
+
+
+# -- protocol edges ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"*-10\r\nPING\r\n",
+        b"*-10\r\n*1\r\n$4\r\nPING\r\n",
+        b"*1\r\n$4\r\nPING\r\n*-3\r\n*2\r\n$4\r\nECHO\r\n$4\r\n*-10\r\n",
+        b"*2\r\n$4\r\nECHO\r\n$6\r\n*-10\r\n\r\n",
+    ],
+)
+def test_a_negative_multibulk_count_is_ignored(redis_server, leakdb_server, payload):
+    assert_same_bytes(redis_server.port, leakdb_server.port, payload)
