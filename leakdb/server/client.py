@@ -236,6 +236,7 @@ class Client:
         replies: list[bytes] = []
         append = replies.append
         count = 0
+        declared = named = None
         budget = PASS_REPLY_BYTES - len(self.output)
         while True:
             try:
@@ -267,12 +268,14 @@ class Client:
             if entry is None:
                 entry = lookup(args[0], self.dispatch)
                 if entry is None:
+                    declared = None  # CLIENT LIST shows cmd=NULL after an unknown command
                     reply = unknown_command(args[0], args[1:])
                     # Inside MULTI a refusal makes EXEC abort.
                     reply = reply if self.multi is None else refused_in_multi(self, None, reply)
                     append(muted(self, reply, None) if self.reply_mode else reply)
                     continue
             handler, min_args, max_args, declared = entry
+            named = args  # the request CLIENT LIST's cmd= names (a local: no cost to speak of)
             if not min_args <= len(args) <= max_args:
                 reply = wrong_arity(declared.name)
                 # EXEC refused aborts (and ends) the transaction even outside MULTI, as in Redis.
@@ -303,6 +306,8 @@ class Client:
                 # The rest of the buffer is multibulk again: continue on the fast path.
                 inline = False
                 get = parser.reader.gets
+        if count:  # once per batch: CLIENT LIST's cmd=
+            self.last_command = "NULL" if declared is None else last_command_name(declared, named)
         self._send_replies(replies, count)
         if self.backlogged and not self.closed and self._may_build_ahead():
             # The rest of the pipeline runs after the other clients have had their turn.
@@ -509,6 +514,15 @@ class TLSClient(Client):
         super()._resume_reading()
         if not was_reading and self._reading and self.sock.pending():
             self.server.loop.run_callback(self._on_readable)
+
+
+def last_command_name(declared: Any, args: list[bytes]) -> str:
+    """The name CLIENT LIST shows for a client's last command: ``config|get`` for a subcommand."""
+    if declared.subcommands and len(args) > 1:
+        sub = args[1].lower().decode("utf-8", "replace")
+        if sub in declared.subcommands:
+            return f"{declared.name}|{sub}"
+    return declared.name
 
 
 def _format_address(address: Any) -> str:

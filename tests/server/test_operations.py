@@ -294,3 +294,43 @@ def test_a_subscriber_with_replies_off_still_gets_messages(ports):
 )
 def test_a_negative_multibulk_count_is_ignored(redis_server, leakdb_server, payload):
     assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+
+
+# -- CLIENT LIST ------------------------------------------------------------------------------------
+
+
+def listed_commands(port: int) -> dict[str, str]:
+    """CLIENT LIST's cmd= of connections that each ran a few commands and stayed open."""
+    sessions = {
+        "subscriber": b"SUBSCRIBE ch\r\n",
+        "pinger": b"PING\r\nECHO x\r\n",
+        "configurer": b"CONFIG GET port\r\n",
+        "mistaken": b"CONFIG GET port\r\nBOGUS\r\n",
+        "miscounted": b"GET\r\n",
+        "waiter": b"BLPOP nothing 0\r\n",
+    }
+    socks = []
+    try:
+        for name, payload in sessions.items():
+            sock = connect(port)
+            socks.append(sock)
+            sock.sendall(b"CLIENT SETNAME %s\r\n" % name.encode())
+            Replies(sock).next()
+            sock.sendall(payload)
+        with redis.Redis(port=port) as admin:
+
+            def listed():
+                entries = {e["name"]: e["cmd"] for e in admin.client_list() if e["name"] in sessions}
+                # Every session has run its commands once none shows CLIENT SETNAME any more.
+                return entries if "client|setname" not in entries.values() and len(entries) == 6 else None
+
+            return wait_until(listed, "every session's commands to run")
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_client_list_shows_each_clients_last_command(ports):
+    oracle, ours = (listed_commands(port) for port in ports)
+    assert ours == oracle
+    assert oracle["subscriber"] == "subscribe"
