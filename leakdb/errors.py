@@ -239,6 +239,16 @@ SCRIPT_FLUSH_MODE = "ERR SCRIPT FLUSH only support SYNC|ASYNC option"
 CLUSTER_DISABLED = "ERR This instance has cluster support disabled"
 UNRECOGNIZED_OPTION = "ERR Unrecognized option '{}'"
 PAUSE_TIMEOUT_NEGATIVE = "ERR timeout is negative"
+
+# Replication (leakdb/commands/replication.py): LeakDB is always a master with no replicas.
+FAILOVER_NO_REPLICAS = "ERR FAILOVER requires connected replicas."
+FAILOVER_NOT_IN_PROGRESS = "ERR No failover in progress."
+FAILOVER_TIMEOUT = "ERR FAILOVER timeout must be greater than 0"
+INVALID_MASTER_PORT = "ERR Invalid master port"
+NO_REPLICATION = (
+    "ERR LeakDB does not replicate: it cannot become a replica of another server "
+    "({} NO ONE is accepted, as it already is a master)"
+)
 CLIENT_SUBCOMMAND_USAGE = "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP."
 
 # Generic key commands (leakdb/commands/keys.py).

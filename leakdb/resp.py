@@ -34,6 +34,7 @@ DEFAULT_QUERY_BUFFER_LIMIT = 1024 * 1024 * 1024
 # three newlines in a row (a line end is two).
 _SHAPE = bytes.maketrans(b"0123456789*\r", b"0000000000$\n")
 _PARTIAL_HEADER = re.compile(rb"[*$][0-9]{0,20}\r?\Z")
+_NEGATIVE_COUNT = re.compile(rb"\*-[0-9]+\r\n")
 
 
 class ProtocolError(Exception):
@@ -343,6 +344,10 @@ class RequestParser:
             data = data[: partial.start()]
             if not data:
                 return
+        if data.find(b"*-") >= 0:
+            data = self._skip_negative_counts(data)
+            if self.error is not None:
+                return
         shape = data.translate(_SHAPE)
         if shape.find(self._long_shape) >= 0 and self._long_header.search(data):
             data = self._check_headers(data)
@@ -377,6 +382,27 @@ class RequestParser:
                 self.error = ProtocolError("invalid multibulk length" if star else "invalid bulk length")
                 return b""
         return data[fed:]
+
+    def _skip_negative_counts(self, data: bytes) -> bytes:
+        """Drop a request header with a negative count (``*-10``): Redis ignores it, hiredis refuses
+        all but ``*-1``.  As in _check_headers, a match counts only at a request boundary."""
+        fed = dropped = 0
+        for match in _NEGATIVE_COUNT.finditer(data):
+            at = match.start()
+            if at < fed or not (data[at - 1] == 0x0A if at else self.line_start):
+                continue
+            self.reader.feed(data[fed:at])
+            fed = at
+            self._parse_ready()
+            if self.error is not None:
+                return b""
+            if not self.reader.has_data():
+                fed = dropped = match.end()  # at a boundary: the header is dropped
+        rest = data[fed:]
+        if rest and dropped and fed == dropped and rest[:1] not in b"*$":
+            self.inline += rest  # an inline request after the dropped header, as Redis reads it
+            return b""
+        return rest
 
     def _feed_with_blank_lines(self, data: bytes) -> None:
         """Blank lines between multibulk requests are legal (redis-cli --pipe sends one) but hiredis

@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import (  # noqa: F401  (each import registers a family)
     bitfield,
     bitmaps,
+    clientctl,
     connection,
     debug,
     diagnostics,
@@ -20,6 +21,7 @@ from . import (  # noqa: F401  (each import registers a family)
     lcs,
     lists,
     pubsub,
+    replication,
     scripting,
     server,
     sets,

@@ -279,7 +279,7 @@ def describe(client: Any, current: Any, command_name: str) -> str:
         f"sub={channels} psub={patterns} ssub=0 multi={multi} qbuf={client.parser.pending()} "
         "qbuf-free=0 argv-mem=0 "
         f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={int(output > 0)} omem={output} tot-mem={client.memory()} "
-        f"events={'rw' if output else 'r'} cmd={last.lower()} user=default redir={_redirect(client)} "
+        f"events={'rw' if output else 'r'} cmd={last} user=default redir={_redirect(client)} "
         f"resp={client.resp.version} lib-name={client.lib_name} lib-ver={client.lib_ver}\n"
     )
 

@@ -126,7 +126,10 @@ class Memory:
         self.peak = 0
         self.touch: Any = None  # the access-stamping function, or None when the policy needs none
         self.structure = 0  # bytes of the tables holding the keys, refreshed by a timer
-        # An empty server's own size is its baseline; over data already there, the size before loading.
+        self.clients = 0  # bytes the clients hold (base, unsent replies, unparsed requests), likewise
+        # The interpreter's own size (an empty server's RSS; over data already there, the size before
+        # loading) is reported as used_memory_startup but not counted against the limit: a limit taken
+        # from a Redis config then holds about as much data as it does in Redis.
         self.baseline = STARTUP_RSS if self.tracker.total else max(STARTUP_RSS, rss_bytes())
         server.keyspace.add_listener(self.tracker.on_change)
         # Dict resizes are seen within this period; between refreshes the per-key sums are exact.
@@ -138,10 +141,12 @@ class Memory:
         self.server.keyspace.remove_listener(self.tracker.on_change)
 
     def refresh(self) -> None:
-        """Measure the tables again and move the data budget accordingly."""
+        """Measure the tables and the clients again and move the data budget accordingly."""
         samplers = sum(sys.getsizeof(sampler.keys) for sampler in self.samplers)
         self.structure = self.tracker.structure_bytes() + samplers
-        self.budget = self.maxmemory - self.baseline - self.structure
+        clients_memory = getattr(self.server, "clients_memory", None)
+        self.clients = clients_memory() if clients_memory is not None else 0
+        self.budget = self.maxmemory - self.structure - self.clients
 
     # -- settings ------------------------------------------------------------------------------------
 
@@ -171,8 +176,14 @@ class Memory:
         return self.policy.endswith("-lfu")
 
     @property
+    def overhead(self) -> int:
+        """What is counted against the limit besides the data: key tables and client buffers."""
+        return self.structure + self.clients
+
+    @property
     def used(self) -> int:
-        used = self.baseline + self.structure + self.tracker.total
+        """What maxmemory limits (INFO's used_memory): data, key tables and client buffers."""
+        used = self.structure + self.clients + self.tracker.total
         if used > self.peak:
             self.peak = used
         return used

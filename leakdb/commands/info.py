@@ -151,6 +151,7 @@ def memory_section(server: Any) -> Fields:
     rss = rss_bytes()
     memory = server.memory
     used = rss if memory is None else memory.used
+    startup = 0 if memory is None else memory.baseline  # the interpreter: not part of used_memory
     peak = max(peak_rss_bytes(), rss) if memory is None else memory.peak
     system = total_system_memory()
     maxmemory = server.config["maxmemory"]
@@ -162,9 +163,9 @@ def memory_section(server: Any) -> Fields:
         ("used_memory_rss_human", human_bytes(rss)),
         ("used_memory_peak", peak),
         ("used_memory_peak_human", human_bytes(peak)),
-        ("used_memory_peak_perc", f"{100 * used / peak:.2f}%"),
-        ("used_memory_overhead", 0 if memory is None else memory.baseline + memory.structure),
-        ("used_memory_startup", 0 if memory is None else memory.baseline),
+        ("used_memory_peak_perc", f"{100 * used / (peak or 1):.2f}%"),
+        ("used_memory_overhead", 0 if memory is None else memory.overhead),
+        ("used_memory_startup", startup),
         ("used_memory_dataset", dataset),
         ("used_memory_dataset_perc", f"{100 * dataset / used if used else 0:.2f}%"),
         ("allocator_allocated", used),
@@ -176,14 +177,14 @@ def memory_section(server: Any) -> Fields:
         ("maxmemory", maxmemory),
         ("maxmemory_human", human_bytes(maxmemory)),
         ("maxmemory_policy", server.config["maxmemory-policy"]),
-        ("allocator_frag_ratio", f"{rss / used:.2f}"),
+        ("allocator_frag_ratio", f"{rss / (used or 1):.2f}"),
         ("allocator_frag_bytes", rss - used),
         ("allocator_rss_ratio", "1.00"),
         ("allocator_rss_bytes", 0),
         ("rss_overhead_ratio", "1.00"),
         ("rss_overhead_bytes", 0),
-        ("mem_fragmentation_ratio", f"{rss / used:.2f}"),
-        ("mem_fragmentation_bytes", rss - used),
+        ("mem_fragmentation_ratio", f"{rss / (used + startup):.2f}"),
+        ("mem_fragmentation_bytes", rss - used - startup),
         ("mem_not_counted_for_evict", 0),
         ("mem_replication_backlog", 0),
         ("mem_total_replication_buffers", 0),

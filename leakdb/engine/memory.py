@@ -9,8 +9,9 @@ their resizes exactly.  Containers are estimated from their own size and a
 sample of their elements, as Redis's MEMORY USAGE does.  A :class:`MemoryTracker` is a keyspace
 listener, installed only while maxmemory is set, so a server without a limit pays nothing.
 
-``used_memory`` is the process's baseline (its RSS before any data was loaded), plus the dicts, plus
-the sum of the estimates.  Each key also carries a 42-bit access stamp next to its size, which
+``used_memory``, what maxmemory limits, is the dicts plus the sum of the estimates (and, in the
+server, the clients' buffers); the interpreter's own size is reported beside it, not counted.
+Each key also carries a 42-bit access stamp next to its size, which
 evict.py reads and writes: milliseconds for LRU, Redis's 16-bit minutes and 8-bit counter for LFU.
 """
 

@@ -27,6 +27,7 @@ import gevent.event
 import hiredis
 
 from ..commands import DISPATCH, lookup
+from ..commands.clientctl import muted
 from ..commands.pubsub import session_table, unsubscribe_all
 from ..commands.registry import Suspend, noauth_table
 from ..commands.tracking import call as tracking_call
@@ -84,6 +85,7 @@ class Client:
         "over_soft_limit_since",
         "parser",
         "reply_batch",
+        "reply_mode",
         "resp",
         "server",
         "sock",
@@ -138,6 +140,7 @@ class Client:
         self.close_after_reply = False
         self.suspended = False
         self.reply_batch = None  # write-through: the batch a blocked client's reply depends on
+        self.reply_mode = 0  # CLIENT REPLY: 0 on; OFF and SKIP are applied by commands.clientctl.muted
         self.backlogged = False  # commands wait in the parser until the output buffer empties
         self.output = bytearray()
         self.over_soft_limit_since: float | None = None
@@ -240,6 +243,7 @@ class Client:
         replies: list[bytes] = []
         append = replies.append
         count = 0
+        declared = named = None
         budget = PASS_REPLY_BYTES - len(self.output)
         # Per-command statistics, or else one duration per pass for SLOWLOG and LATENCY.
         instruments = self.server.instruments
@@ -276,19 +280,22 @@ class Client:
             if entry is None:
                 entry = lookup(args[0], self.dispatch)
                 if entry is None:
+                    declared = None  # CLIENT LIST shows cmd=NULL after an unknown command
                     reply = unknown_command(args[0], args[1:])
                     instruments.rejected(None, reply)
                     # Inside MULTI a refusal makes EXEC abort.
-                    append(reply if self.multi is None else refused_in_multi(self, None, reply))
+                    reply = reply if self.multi is None else refused_in_multi(self, None, reply)
+                    append(muted(self, reply, None) if self.reply_mode else reply)
                     continue
             handler, min_args, max_args, declared = entry
+            named = args  # the request CLIENT LIST's cmd= names (a local: no cost to speak of)
             if not min_args <= len(args) <= max_args:
                 reply = wrong_arity(declared.name)
                 instruments.rejected(declared, reply)
                 # EXEC refused aborts (and ends) the transaction even outside MULTI, as in Redis.
                 if self.multi is not None or declared.name == "exec":
                     reply = refused_in_multi(self, declared, reply)
-                append(reply)
+                append(muted(self, reply, None) if self.reply_mode else reply)
                 continue
             command_args = args
             try:
@@ -308,6 +315,8 @@ class Client:
             except Exception:
                 log.exception("command %r failed", declared.name)
                 reply = b"-ERR internal error while running '%s'\r\n" % declared.name.encode()
+            if self.reply_mode:  # CLIENT REPLY OFF or SKIP
+                reply = muted(self, reply, declared.name)
             append(reply)
             budget -= len(reply)
             if budget < 0 or self.close_after_reply:
@@ -320,6 +329,8 @@ class Client:
                 get = parser.reader.gets
         if not per_command and perf_counter() - started > instruments.pass_threshold:
             instruments.slow_pass(self, count, command_args, declared, perf_counter() - started)
+        if count:  # once per batch: CLIENT LIST's cmd=
+            self.last_command = "NULL" if declared is None else last_command_name(declared, named)
         self._send_replies(replies, count)
         if self.backlogged and not self.closed and self._may_build_ahead():
             # The rest of the pipeline runs after the other clients have had their turn.
@@ -491,6 +502,8 @@ class Client:
         self.suspended = False
         if self.closed:
             return
+        if self.reply_mode:
+            reply = muted(self, reply, None)
         if self.write_through and reply:
             # A pop or an EXEC waits for the commit of its changes.
             batch, self.reply_batch = self.reply_batch, None
@@ -542,6 +555,15 @@ class TLSClient(Client):
         super()._resume_reading()
         if not was_reading and self._reading and self.sock.pending():
             self.server.loop.run_callback(self._on_readable)
+
+
+def last_command_name(declared: Any, args: list[bytes]) -> str:
+    """The name CLIENT LIST shows for a client's last command: ``config|get`` for a subcommand."""
+    if declared.subcommands and len(args) > 1:
+        sub = args[1].lower().decode("utf-8", "replace")
+        if sub in declared.subcommands:
+            return f"{declared.name}|{sub}"
+    return declared.name
 
 
 def _format_address(address: Any) -> str:

@@ -2,8 +2,9 @@
 policies spare persistent keys, LRU keeps a Zipf working set, noeviction refuses writes with Redis's
 error, and INFO / MEMORY / OBJECT / CONFIG report and change it all at runtime.
 
-The limits are set relative to the server's own startup size (INFO's used_memory_startup), which is a
-Python process's, tens of megabytes, where Redis's is one: a limit is baseline plus room for data.
+maxmemory counts the data, the key tables and the clients' buffers, not the interpreter (INFO's
+used_memory_startup, tens of megabytes for Python where Redis's is one): a limit holds about as much
+data as the same limit does in Redis, and RSS stays near startup size plus the limit.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import redis
 from conftest import ServerProcess, free_port, leakdb_argv, redis_argv, reply_of, wait_until
 
 MB = 1024 * 1024
-DATA_ROOM = 24 * MB  # what the fill tests leave for data above the startup size
+DATA_ROOM = 24 * MB  # the limit of the fill tests
 VALUE = 2000  # bytes per value in the fills: enough keys to evict thousands, few enough to be quick
-RSS_MARGIN = 1.15  # RSS may pass maxmemory by this factor (allocator slack, freed-but-kept memory)
+RSS_MARGIN = 1.15  # RSS over the startup size may pass maxmemory by this factor (allocator slack)
 OOM_TEXT = "command not allowed when used memory > 'maxmemory'."
 EVICTING = [
     "allkeys-lru",
@@ -52,7 +53,7 @@ def fill(client: redis.Redis, prefix: str, count: int, size: int, volatile: bool
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory) -> Iterator[tuple[ServerProcess, int]]:
-    """A memory-mode leakdb-server with maxmemory = its startup size + DATA_ROOM."""
+    """A memory-mode leakdb-server with maxmemory = DATA_ROOM."""
     port = free_port()
     server = ServerProcess(
         leakdb_argv(port, "--storage", "memory", "--maxmemory", "1gb"),
@@ -60,7 +61,7 @@ def limited(tmp_path_factory) -> Iterator[tuple[ServerProcess, int]]:
         cwd=str(tmp_path_factory.mktemp("evict")),
     )
     client = server.client()
-    limit = memory_info(client)["used_memory_startup"] + DATA_ROOM
+    limit = DATA_ROOM
     client.config_set("maxmemory", limit)
     client.close()
     yield server, limit
@@ -97,7 +98,7 @@ def test_fill_past_maxmemory_stays_near_the_limit(start_leakdb, policy):
     """A fresh server each: RSS keeps the high-water mark of earlier fills."""
     server = start_leakdb("--storage", "memory", "--maxmemory-policy", policy, "--maxmemory", "1gb")
     client = server.client()
-    limit = memory_info(client)["used_memory_startup"] + DATA_ROOM
+    limit = DATA_ROOM
     client.config_set("maxmemory", limit)
     volatile = policy.startswith("volatile")
     if volatile:
@@ -111,7 +112,8 @@ def test_fill_past_maxmemory_stays_near_the_limit(start_leakdb, policy):
         return info if info["used_memory"] <= limit + 4096 else None
 
     info = wait_until(write_within_limit, "a write that leaves used_memory within the limit")
-    assert info["used_memory_rss"] <= limit * RSS_MARGIN, f"RSS {info['used_memory_rss']} vs {limit}"
+    rss, startup = info["used_memory_rss"], info["used_memory_startup"]
+    assert rss - startup <= limit * RSS_MARGIN, f"RSS {rss}, startup {startup}, limit {limit}"
     assert client.info("stats")["evicted_keys"] > 0
     assert 0 < client.dbsize() < 2 * DATA_ROOM // VALUE
     if volatile:
@@ -157,7 +159,7 @@ def test_noeviction_refuses_denyoom_commands_as_redis_does(cache, oracle):
     """Same limit on both servers.  When each refuses differs (Redis counts the refused request's
     own buffer), so the refusal is compared, then which commands LeakDB still serves."""
     client, _ = cache
-    client.config_set("maxmemory", 48 * MB)  # the oracle's limit; above LeakDB's startup size
+    client.config_set("maxmemory", 48 * MB)  # the oracle's limit
     oracle.flushall()
     oracle.config_set("maxmemory-policy", "noeviction")
     refusal = fill_until_refused(oracle)
@@ -237,7 +239,7 @@ def test_lru_and_lfu_keep_a_zipf_working_set(cache):
     """On a Zipf stream even exact LRU beats random eviction by only a few points (about 4 here);
     the sampled LRU must get most of that, and LFU as much."""
     client, _ = cache
-    client.config_set("maxmemory", memory_info(client)["used_memory_startup"] + 2 * MB)
+    client.config_set("maxmemory", 2 * MB)
     stream = zipf_stream(universe=20_000, length=40_000, exponent=0.9, seed=7)
     rates = {}
     for policy in ("allkeys-random", "allkeys-lru", "allkeys-lfu"):
@@ -274,7 +276,8 @@ def test_info_memory_and_stats_fields(cache):
     assert info["maxmemory"] == limit
     assert info["maxmemory_policy"] == "allkeys-lru"
     assert info["maxmemory_human"].endswith("M")
-    assert info["used_memory_startup"] < info["used_memory"] <= info["used_memory_peak"]
+    assert 0 < info["used_memory"] <= info["used_memory_peak"]
+    assert info["used_memory_startup"] > 0  # the interpreter, reported beside used_memory
     assert info["used_memory_dataset"] > 2000 * 1000
     assert 0.5 < info["mem_fragmentation_ratio"] < 2
     assert "evicted_keys" in client.info("stats")
@@ -365,7 +368,7 @@ def test_config_set_maxmemory_at_runtime(start_leakdb, oracle):
     client.config_set("maxmemory", "1gb")  # accounting on; nothing to evict yet
     info = memory_info(client)
     assert client.dbsize() == before
-    limit = info["used_memory_startup"] + (info["used_memory"] - info["used_memory_startup"]) // 2
+    limit = info["used_memory"] // 2
     client.config_set("maxmemory", limit)  # half of what the data takes: evicts at once
     info = memory_info(client)
     assert info["maxmemory"] == limit
@@ -405,7 +408,7 @@ def test_evictions_are_recorded_by_persistence(start_leakdb, tmp_path):
     server = start_leakdb("--storage", "persistent-queue", "--flush-interval", "0.1")
     client = server.client()
     client.config_set("maxmemory-policy", "allkeys-lru")
-    client.config_set("maxmemory", memory_info(client)["used_memory_rss"] + 6 * MB)
+    client.config_set("maxmemory", 6 * MB)
     fill(client, "p", 5_000, 3000)
     assert client.info("stats")["evicted_keys"] > 0
     kept = client.dbsize()
@@ -413,3 +416,29 @@ def test_evictions_are_recorded_by_persistence(start_leakdb, tmp_path):
     server.stop()
     restarted = start_leakdb("--storage", "persistent-queue")
     assert restarted.client().dbsize() == kept  # evicted keys were deleted from the file too
+
+
+@pytest.mark.parametrize("size", [100, 1000])
+def test_a_limit_from_a_redis_config_holds_as_much_data(start_leakdb, redis_server, size):
+    """maxmemory 8mb noeviction: the interpreter is not counted, so the first writes are taken and
+    about as many keys fit as in redis-server under the same limit."""
+    server = start_leakdb("--storage", "memory", "--maxmemory", "8mb")
+    stored = []
+    for client in (redis_server.client(), server.client()):
+        client.flushall()
+        client.config_set("maxmemory", 8 * MB)
+        client.config_set("maxmemory-policy", "noeviction")
+        value = b"v" * size
+        try:
+            for i in range(1_000_000):
+                reply = reply_of(client, "SET", f"key:{i}", value)
+                if reply is not True:
+                    break
+        finally:
+            client.config_set("maxmemory", 0)
+        assert reply == ("error", OOM_TEXT)
+        stored.append(client.dbsize())
+        client.flushall()
+        client.close()
+    oracle, ours = stored
+    assert 0.6 * oracle <= ours <= 1.6 * oracle, stored

@@ -197,3 +197,140 @@ def watch_survives(port: int, setup, write) -> bool:
 def test_no_op_writes_and_watch(ports, setup, write):
     oracle, ours = (watch_survives(port, setup, write) for port in ports)
     assert ours == oracle
+
+
+# -- replication: a master with no replicas ---------------------------------------------------------
+
+MASTER_REPLIES = [
+    ("WAIT", "0", "0"),
+    ("WAIT", "-1", "0"),
+    ("WAIT", "1", "10"),
+    ("WAIT", "x", "0"),
+    ("WAIT", "0", "x"),
+    ("WAIT", "0", "-1"),
+    ("ROLE",),
+    ("REPLICAOF", "NO", "ONE"),
+    ("SLAVEOF", "no", "one"),
+    ("REPLICAOF", "no"),
+    ("REPLICAOF", "host", "port"),
+    ("REPLICAOF", "host", "99999"),
+    ("REPLICAOF", "no", "two"),
+    ("FAILOVER",),
+    ("FAILOVER", "ABORT"),
+    ("FAILOVER", "ABORT", "TIMEOUT", "5"),
+    ("FAILOVER", "TO", "127.0.0.1", "1"),
+    ("FAILOVER", "TO", "a"),
+    ("FAILOVER", "TO", "a", "x"),
+    ("FAILOVER", "TO", "a", "1", "TO", "b", "2"),
+    ("FAILOVER", "TIMEOUT", "0"),
+    ("FAILOVER", "TIMEOUT", "x"),
+    ("FAILOVER", "FORCE", "TIMEOUT", "5"),
+    ("FAILOVER", "bogus"),
+]
+
+
+@pytest.mark.parametrize("command", MASTER_REPLIES, ids=" ".join)
+def test_replication_commands_answer_as_a_lone_master(pair, command):
+    assert_same(pair, *command)
+
+
+def test_lastsave_is_a_recent_unix_time(pair):
+    oracle, ours = pair
+    assert abs(ours.lastsave().timestamp() - oracle.lastsave().timestamp()) < 24 * 3600
+
+
+@pytest.mark.parametrize("command", ["REPLICAOF", "SLAVEOF"])
+def test_becoming_a_replica_is_refused_with_a_reason(r, command):
+    with pytest.raises(redis.ResponseError, match="LeakDB does not replicate"):
+        r.execute_command(command, "127.0.0.1", "6379")
+    assert r.execute_command("ROLE") == [b"master", 0, []]
+
+
+# -- CLIENT REPLY ---------------------------------------------------------------------------------
+
+CLIENT_REPLY_SESSIONS = [
+    b"CLIENT REPLY OFF\r\nSET a 1\r\nBOGUS\r\nGET\r\nCLIENT REPLY SKIP\r\nPING\r\n"
+    b"CLIENT REPLY ON\r\nGET a\r\n",
+    b"CLIENT REPLY SKIP\r\nPING one\r\nPING two\r\nCLIENT REPLY SKIP\r\nCLIENT REPLY SKIP\r\nPING three\r\n"
+    b"PING four\r\n",
+    b"CLIENT REPLY OFF\r\nMULTI\r\nINCR n\r\nEXEC\r\nCLIENT REPLY ON\r\nGET n\r\n",
+    b"CLIENT REPLY bad\r\nCLIENT REPLY\r\nCLIENT REPLY ON\r\nCLIENT REPLY ON extra\r\n",
+    b"CLIENT REPLY SKIP\r\nBLPOP nothing 0.01\r\nCLIENT REPLY OFF\r\nBLPOP nothing 0.01\r\n"
+    b"CLIENT REPLY ON\r\nPING\r\n",
+]
+
+
+@pytest.mark.parametrize("payload", CLIENT_REPLY_SESSIONS)
+def test_client_reply(redis_server, leakdb_server, ports, payload):
+    assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+
+
+def test_a_subscriber_with_replies_off_still_gets_messages(ports):
+    received = []
+    for port in ports:
+        subscriber = connect(port)
+        replies = Replies(subscriber)
+        subscriber.sendall(b"HELLO 3\r\nCLIENT REPLY OFF\r\nSUBSCRIBE ch\r\nPING\r\n")
+        replies.next()  # HELLO's map
+        confirmation = replies.next()
+        with redis.Redis(port=port) as publisher:
+            assert publisher.publish("ch", "hi") == 1
+        received.append((confirmation, replies.next()))
+        subscriber.close()
+    assert received[0] == received[1] == ([b"subscribe", b"ch", 1], [b"message", b"ch", b"hi"])
+
+
+# -- protocol edges ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"*-10\r\nPING\r\n",
+        b"*-10\r\n*1\r\n$4\r\nPING\r\n",
+        b"*1\r\n$4\r\nPING\r\n*-3\r\n*2\r\n$4\r\nECHO\r\n$4\r\n*-10\r\n",
+        b"*2\r\n$4\r\nECHO\r\n$6\r\n*-10\r\n\r\n",
+    ],
+)
+def test_a_negative_multibulk_count_is_ignored(redis_server, leakdb_server, payload):
+    assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+
+
+# -- CLIENT LIST ------------------------------------------------------------------------------------
+
+
+def listed_commands(port: int) -> dict[str, str]:
+    """CLIENT LIST's cmd= of connections that each ran a few commands and stayed open."""
+    sessions = {
+        "subscriber": b"SUBSCRIBE ch\r\n",
+        "pinger": b"PING\r\nECHO x\r\n",
+        "configurer": b"CONFIG GET port\r\n",
+        "mistaken": b"CONFIG GET port\r\nBOGUS\r\n",
+        "miscounted": b"GET\r\n",
+        "waiter": b"BLPOP nothing 0\r\n",
+    }
+    socks = []
+    try:
+        for name, payload in sessions.items():
+            sock = connect(port)
+            socks.append(sock)
+            sock.sendall(b"CLIENT SETNAME %s\r\n" % name.encode())
+            Replies(sock).next()
+            sock.sendall(payload)
+        with redis.Redis(port=port) as admin:
+
+            def listed():
+                entries = {e["name"]: e["cmd"] for e in admin.client_list() if e["name"] in sessions}
+                # Every session has run its commands once none shows CLIENT SETNAME any more.
+                return entries if "client|setname" not in entries.values() and len(entries) == 6 else None
+
+            return wait_until(listed, "every session's commands to run")
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_client_list_shows_each_clients_last_command(ports):
+    oracle, ours = (listed_commands(port) for port in ports)
+    assert ours == oracle
+    assert oracle["subscriber"] == "subscribe"
