@@ -58,3 +58,11 @@ def test_the_report_shows_the_writes_section_or_says_it_did_not_run() -> None:
     assert "Not measured" in "\n".join(
         report.markdown(Results(), {}, "python -m benchmarks").split("## Writes")[1:2]
     )
+
+
+def test_sqlite_rows_reports_a_figure_for_each_layout() -> None:
+    from benchmarks import sqlite_rows
+
+    figures = sqlite_rows.measure(keys=200, batch=10, batches=2)
+    assert list(figures) == list(sqlite_rows.LAYOUTS)
+    assert all(value >= 0 for value in figures.values())
