@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bitmaps, charts, datatypes, inprocess, machine, report, scale, streams, targets, wire
+from . import bitmaps, charts, datatypes, inprocess, machine, report, scale, streams, targets, wire, writes
 from .common import Results, progress
 from .servers import REDIS, REDIS_AOF, ServerPool, leakdb_spec
 
@@ -75,6 +75,7 @@ def run(plan: Plan, results: Results, workdir: Path) -> None:
     with ServerPool(workdir / "servers") as pool:
         over_the_wire(pool, results, plan)
         datatypes.measure(pool, results, plan.rounds, plan.seconds_per_test)
+        writes.measure(pool, results, plan.rounds, plan.seconds_per_test)
         bitmaps.measure(pool, results, plan.rounds, workdir, 50_000 if plan.rounds == 1 else bitmaps.COMMANDS)
         streams.measure(pool, results, plan.rounds, plan.stream_entries)
         inprocess.measure(results, workdir, plan.inprocess_keys, plan.rounds)

@@ -6,7 +6,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import bitmaps, datatypes, streams, targets
+from . import bitmaps, datatypes, streams, targets, writes
 from .common import Measurement, Results
 
 WIRE_TESTS = ("SET", "GET", "INCR", "MSET", "MGET", "PING_MBULK")
@@ -168,7 +168,8 @@ def scale_section(results: Results) -> list[str]:
 
 def markdown(results: Results, machine: dict[str, str], command: str) -> str:
     lines = machine_section(machine, command) + targets_section(results)
-    lines += wire_section(results) + types_section(results) + bitmaps_section(results)
+    lines += wire_section(results) + types_section(results) + writes.report_section(results)
+    lines += bitmaps_section(results)
     lines += streams.report_section(results)
     lines += inprocess_section(results) + scale_section(results)
     if results.notes:

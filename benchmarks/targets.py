@@ -12,6 +12,8 @@ MEMORY = "leakdb memory"
 PQ_SQLITE = "leakdb persistent-queue sqlite"
 REDIS = "redis-server"
 REDIS_AOF = "redis-server aof everysec"
+REDIS_AOF_ALWAYS = "redis-server aof always"
+PERSISTENT_SQLITE = "leakdb persistent sqlite"
 FALLBACK_LOAD = "batched socket load (fallback)"
 
 
@@ -61,16 +63,50 @@ def load(contender: str) -> Lookup:
     return lambda r: r.find("load", contender, "redis-cli --pipe", "seconds", keys=1_000_000)
 
 
+def types(contender: str, test: str, pipeline: int) -> Lookup:
+    return lambda r: r.find("types", contender, test, "rps", pipeline=pipeline)
+
+
+def writes(contender: str, test: str, pipeline: int) -> Lookup:
+    return lambda r: r.find("writes", contender, test, "rps", pipeline=pipeline)
+
+
+def _versus_redis(test: str, pipeline: int, bound: float, section: Callable = wire) -> Target:
+    name = f"memory -c 50 -P {pipeline} {test} vs redis-server"
+    return Target(name, section(MEMORY, test, pipeline), section(REDIS, test, pipeline), bound)
+
+
+def _default_mode(test: str, pipeline: int) -> Target:
+    return Target(
+        f"persistent-queue sqlite -P {pipeline} {test} (100k keys) vs LeakDB memory",
+        writes(PQ_SQLITE, test, pipeline),
+        writes(MEMORY, test, pipeline),
+        0.85,
+    )
+
+
+# The rows of issue #15, in its order; each ratio compares two servers measured in the same run.
 TARGETS = [
-    Target("memory -c 50 -P 1 SET vs redis-server", wire(MEMORY, "SET", 1), wire(REDIS, "SET", 1), 0.9),
-    Target("memory -c 50 -P 1 GET vs redis-server", wire(MEMORY, "GET", 1), wire(REDIS, "GET", 1), 0.9),
-    Target("memory -c 50 -P 16 SET vs redis-server", wire(MEMORY, "SET", 16), wire(REDIS, "SET", 16), 0.5),
-    Target("memory -c 50 -P 16 GET vs redis-server", wire(MEMORY, "GET", 16), wire(REDIS, "GET", 16), 0.5),
+    *(_versus_redis(test, 1, 1.0) for test in ("SET", "GET", "INCR")),
+    *(_versus_redis(test, 16, 0.6) for test in ("SET", "GET", "INCR")),
+    *(_versus_redis(test, pipeline, 0.6) for pipeline in (1, 16) for test in ("MSET", "MGET")),
+    *(
+        _versus_redis(test, pipeline, bound, types)
+        for pipeline, bound in ((1, 0.8), (16, 0.5))
+        for test in ("LPUSH", "LPOP", "HSET", "SADD", "ZADD", "ZRANGE")
+    ),
+    *(_default_mode(test, pipeline) for pipeline in (1, 16) for test in ("SET", "INCR")),
     Target(
-        "persistent-queue sqlite -P 1 SET vs LeakDB memory",
-        wire(PQ_SQLITE, "SET", 1),
-        wire(MEMORY, "SET", 1),
-        0.8,
+        "persistent sqlite -P 16 SET (100k keys) vs redis-server appendfsync always",
+        writes(PERSISTENT_SQLITE, "SET", 16),
+        writes(REDIS_AOF_ALWAYS, "SET", 16),
+        1.0,
+    ),
+    Target(
+        "persistent sqlite -P 1 SET (100k keys) vs redis-server appendfsync always",
+        writes(PERSISTENT_SQLITE, "SET", 1),
+        writes(REDIS_AOF_ALWAYS, "SET", 1),
+        1.0,
     ),
     Target(
         "persistent-queue sqlite -P 1 SET vs redis-server appendfsync everysec",
@@ -100,14 +136,14 @@ TARGETS = [
         "RSS holding 1M keys vs redis-server",
         scale("memory", MEMORY, "RSS", "rss_mb"),
         scale("memory", REDIS, "RSS", "rss_mb"),
-        1.5,
+        1.2,
         lower_is_better=True,
     ),
     Target(
         "redis-cli --pipe load of 1M SETs vs redis-server",
         load(MEMORY),
         load(REDIS),
-        3.0,
+        1.2,
         lower_is_better=True,
         failed=lambda r: r.find("load", MEMORY, FALLBACK_LOAD, "seconds", keys=1_000_000) is not None,
     ),
@@ -115,7 +151,7 @@ TARGETS = [
         "restart on 1M keys (persistent-queue sqlite) vs redis-server RDB load",
         scale("restart", PQ_SQLITE, "restart", "seconds"),
         scale("restart", REDIS, "restart", "seconds"),
-        5.0,
+        2.0,
         lower_is_better=True,
     ),
     Target("1000 connections SET vs LeakDB's own at 50", clients(1000, "SET"), clients(50, "SET"), 0.7),
