@@ -428,3 +428,30 @@ def test_lean_default_still_counts_errors_and_logs_slow_commands(start_leakdb):
     client.set("b", 2)
     assert client.slowlog_get(1)[0]["command"].lower() == b"set b 2"
     client.close()
+
+
+def test_commandstats_count_transactions_and_scripts_as_redis(servers):
+    texts = []
+    for server in servers:
+        client = plain_client(server)
+        client.execute_command("CONFIG", "RESETSTAT")
+        with client.pipeline(transaction=True) as pipe:
+            pipe.set("a", 1).incr("a").get("a")
+            pipe.execute()
+        client.eval("redis.call('set', 'b', 1) redis.call('incr', 'b') return redis.call('get', 'b')", 0)
+        try:
+            client.eval("return redis.call('lpush', 'b', 1)", 0)
+        except redis.ResponseError:
+            pass
+        text = info_text(server, "commandstats")
+        texts.append(
+            sorted(
+                re.sub(r"usec=\d+,usec_per_call=[\d.]+", "usec", line)
+                for line in text.splitlines()
+                if line.startswith("cmdstat_") and not line.startswith(("cmdstat_info", "cmdstat_config"))
+            )
+        )
+        client.close()
+    assert texts[1] == texts[0]
+    assert "cmdstat_set:calls=2,usec,rejected_calls=0,failed_calls=0" in texts[1]
+    assert "cmdstat_lpush:calls=1,usec,rejected_calls=0,failed_calls=1" in texts[1]
