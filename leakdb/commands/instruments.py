@@ -134,14 +134,9 @@ class Instruments:
             return  # queued: it runs, and is counted, at EXEC
         target = resolve(declared, args)
         if reply[:1] == b"-":
-            self.count_error(reply)
-            if target is declared and declared.subcommands:
-                return  # an unknown subcommand: refused before it ran, and no command to count
-            if reply.startswith(REJECTIONS) or (target is not declared and reply.startswith(WRONG_ARITY)):
-                self._stats(target).rejected += 1
+            stats = self.error(declared, target, reply)
+            if stats is None:
                 return
-            stats = self._stats(target)
-            stats.failed += 1
         else:
             stats = self._stats(target)
         stats.record(elapsed_ns)
@@ -155,6 +150,23 @@ class Instruments:
             self.log_slow(client, args, elapsed_ns // 1000)
         if self.latency_ms and elapsed_ns >= self.latency_ms * 1_000_000:
             self.add_latency("fast-command" if "fast" in target.flags else "command", elapsed_ns // 1_000_000)
+
+    def error(self, declared: Any, target: Any, reply: bytes) -> CommandStats | None:
+        """Count an error reply (errorstats, and the command's rejected or failed calls); the
+        command's statistics when it ran and failed, None when it was refused before running."""
+        self.count_error(reply)
+        if target is declared and declared.subcommands:
+            return None  # an unknown subcommand: refused before it ran, and no command to count
+        stats = self._stats(target)
+        if reply.startswith(REJECTIONS) or (target is not declared and reply.startswith(WRONG_ARITY)):
+            stats.rejected += 1
+            return None
+        stats.failed += 1
+        return stats
+
+    def failed_lean(self, declared: Any, args: list[bytes], reply: bytes) -> None:
+        """An error reply in the lean loop: counted as in the per-command loop, without a call."""
+        self.error(declared, resolve(declared, args), reply)
 
     def _stats(self, target: Any) -> CommandStats:
         stats = self.commandstats.get(target.name)
@@ -179,6 +191,12 @@ class Instruments:
         stats.record(elapsed_ns)
         if self.monitors and "admin" not in target.flags:
             self.feed(client, args)
+        if (
+            self.slowlog_ns is not None
+            and elapsed_ns >= self.slowlog_ns
+            and "skip_slowlog" not in target.flags
+        ):
+            self.log_slow(client, args, elapsed_ns // 1000)
 
     def rejected(self, declared: Any | None, reply: bytes) -> None:
         """A command refused before it ran (unknown, wrong arity): counted in every loop."""
@@ -188,10 +206,6 @@ class Instruments:
             if stats is None:
                 stats = self.commandstats[declared.name] = CommandStats()
             stats.rejected += 1
-
-    def failed(self, declared: Any, reply: bytes) -> None:
-        """A command whose handler raised an error, in the lean loop."""
-        self.count_error(reply)
 
     def count_error(self, reply: bytes) -> None:
         self.error_replies += 1
@@ -230,7 +244,8 @@ class Instruments:
         kept = [arg if len(arg) <= SLOWLOG_ARG_BYTES else _cut(arg) for arg in redact(args)[:SLOWLOG_ARGS]]
         if len(args) > SLOWLOG_ARGS:
             kept[-1] = b"... (%d more arguments)" % (len(args) - SLOWLOG_ARGS + 1)
-        entry = [self.slowlog_next_id, int(time.time()), micros, kept, client.addr, client.name]
+        address = getattr(client, "addr", "")  # a script's client has no connection
+        entry = [self.slowlog_next_id, int(time.time()), micros, kept, address, client.name]
         self.slowlog_next_id += 1
         self.slowlog.appendleft(entry)
         if len(self.slowlog) > self.slowlog_max:

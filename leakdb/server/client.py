@@ -280,9 +280,11 @@ class Client:
                     reply = self._run_recorded(instruments, handler, declared, args)
                 else:
                     reply = handler(self, args)
+                    if reply[:1] == b"-":  # errorstats and failed_calls count in every mode
+                        instruments.failed_lean(declared, args, reply)
             except CommandError as exc:
                 reply = b"-%s\r\n" % str(exc).encode()
-                instruments.count_error(reply)
+                instruments.failed_lean(declared, args, reply)
             except Suspend as pending:
                 self._send_replies(replies, count)
                 self._suspend(pending.work)
