@@ -280,7 +280,7 @@ class Client:
                     reply = self._run_recorded(instruments, handler, declared, args)
                 else:
                     reply = handler(self, args)
-                    if reply[:1] == b"-":  # errorstats and failed_calls count in every mode
+                    if reply and reply[0] == 45:  # "-": errorstats and failed_calls count in every mode
                         instruments.failed_lean(declared, args, reply)
             except CommandError as exc:
                 reply = b"-%s\r\n" % str(exc).encode()
