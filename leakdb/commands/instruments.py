@@ -47,9 +47,10 @@ class CommandStats:
         self.calls += 1
         self.ns += elapsed_ns
         shift = elapsed_ns.bit_length() - 7
-        bucket = ((elapsed_ns >> shift) + 1) << shift if shift > 0 else elapsed_ns
+        if shift > 0:  # keep 7 significant bits: buckets about 1% wide
+            elapsed_ns = ((elapsed_ns >> shift) + 1) << shift
         histogram = self.histogram
-        histogram[bucket] = histogram.get(bucket, 0) + 1
+        histogram[elapsed_ns] = histogram.get(elapsed_ns, 0) + 1
 
     def percentile(self, percent: float) -> float:
         """The duration in microseconds that `percent` of the calls did not exceed."""
@@ -124,24 +125,32 @@ class Instruments:
             thresholds.append(self.latency_ms / 1000)
         # The lean loop compares each pass's duration with this (infinite: nothing to record).
         self.pass_threshold = min(thresholds, default=float("inf"))
+        # The per-command loop compares each duration with this (nanoseconds).
+        self.rare_ns = int(self.pass_threshold * 1e9) if thresholds else 1 << 62
         self.per_command = bool(self.tracking or self.monitors)
 
     # -- the per-command loop -------------------------------------------------------------------------
 
     def after(self, client: Any, declared: Any, args: list[bytes], reply: bytes, elapsed_ns: int) -> None:
-        """Record one command the client's loop ran."""
+        """Record one command the client's loop ran (kept lean: it runs for every command)."""
         if client.multi is not None and reply == QUEUED:
             return  # queued: it runs, and is counted, at EXEC
-        target = resolve(declared, args)
-        if reply[:1] == b"-":
+        target = resolve(declared, args) if declared.subcommands else declared
+        if reply and reply[0] == 45:  # "-"
             stats = self.error(declared, target, reply)
             if stats is None:
                 return
         else:
-            stats = self._stats(target)
+            stats = self.commandstats.get(target.name)
+            if stats is None:
+                stats = self.commandstats[target.name] = CommandStats()
         stats.record(elapsed_ns)
         if self.monitors and "admin" not in target.flags and "skip_monitor" not in target.flags:
             self.feed(client, args)
+        if elapsed_ns >= self.rare_ns:  # over a slow log or latency threshold
+            self._slow(client, target, args, elapsed_ns)
+
+    def _slow(self, client: Any, target: Any, args: list[bytes], elapsed_ns: int) -> None:
         if (
             self.slowlog_ns is not None
             and elapsed_ns >= self.slowlog_ns
