@@ -15,7 +15,9 @@ from tests.conftest import ServerProcess, free_port, leakdb_argv, raw_commands, 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     port_r, port_l = free_port(), free_port()
-    oracle = ServerProcess(redis_argv(port_r, "--enable-debug-command", "yes"), port_r)
+    # DEBUG RELOAD makes redis-server write dump.rdb in its directory: a temporary one.
+    oracle_dir = tmp_path_factory.mktemp("redis-debug")
+    oracle = ServerProcess(redis_argv(port_r, "--enable-debug-command", "yes"), port_r, cwd=str(oracle_dir))
     workdir = tmp_path_factory.mktemp("leakdb-debug")
     ours = ServerProcess(leakdb_argv(port_l, "--storage", "memory"), port_l, cwd=str(workdir))
     yield oracle, ours
