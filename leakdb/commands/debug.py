@@ -5,7 +5,7 @@ for a list's elements and a stream's entries, xor-combined for the members of se
 sets and for the keys of a database), so two servers' contents can be compared.  RELOAD writes
 pending changes to the storage and re-encodes every value as loading it would.  PROTOCOL answers
 each RESP3 type with the bytes Redis sends.  Subcommands about Redis's C internals (SEGFAULT, PANIC,
-JMAP, MALLCTL, ...) are refused with a reason.
+MALLCTL, ...) are refused with a reason.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def c_atoi(raw: bytes) -> int:
 # Subcommands that act on Redis's C process or its allocator: nothing in LeakDB to act on.
 NOT_IN_LEAKDB = frozenset(
     {
-        b"segfault", b"panic", b"restart", b"crash-and-recover", b"assert", b"oom", b"jmap",
+        b"segfault", b"panic", b"restart", b"crash-and-recover", b"assert", b"oom",
         b"mallctl", b"mallctl-str", b"leak", b"structsize", b"sdslen", b"ziplist", b"replybuffer",
         b"pause-cron", b"dict-resizing", b"client-eviction", b"script",
     }

@@ -47,9 +47,10 @@ class CommandStats:
         self.calls += 1
         self.ns += elapsed_ns
         shift = elapsed_ns.bit_length() - 7
-        bucket = ((elapsed_ns >> shift) + 1) << shift if shift > 0 else elapsed_ns
+        if shift > 0:  # keep 7 significant bits: buckets about 1% wide
+            elapsed_ns = ((elapsed_ns >> shift) + 1) << shift
         histogram = self.histogram
-        histogram[bucket] = histogram.get(bucket, 0) + 1
+        histogram[elapsed_ns] = histogram.get(elapsed_ns, 0) + 1
 
     def percentile(self, percent: float) -> float:
         """The duration in microseconds that `percent` of the calls did not exceed."""
@@ -124,29 +125,32 @@ class Instruments:
             thresholds.append(self.latency_ms / 1000)
         # The lean loop compares each pass's duration with this (infinite: nothing to record).
         self.pass_threshold = min(thresholds, default=float("inf"))
+        # The per-command loop compares each duration with this (nanoseconds).
+        self.rare_ns = int(self.pass_threshold * 1e9) if thresholds else 1 << 62
         self.per_command = bool(self.tracking or self.monitors)
 
     # -- the per-command loop -------------------------------------------------------------------------
 
     def after(self, client: Any, declared: Any, args: list[bytes], reply: bytes, elapsed_ns: int) -> None:
-        """Record one command the client's loop ran."""
+        """Record one command the client's loop ran (kept lean: it runs for every command)."""
         if client.multi is not None and reply == QUEUED:
             return  # queued: it runs, and is counted, at EXEC
-        target = resolve(declared, args)
-        if reply[:1] == b"-":
-            self.count_error(reply)
-            if target is declared and declared.subcommands:
-                return  # an unknown subcommand: refused before it ran, and no command to count
-            if reply.startswith(REJECTIONS) or (target is not declared and reply.startswith(WRONG_ARITY)):
-                self._stats(target).rejected += 1
+        target = resolve(declared, args) if declared.subcommands else declared
+        if reply and reply[0] == 45:  # "-"
+            stats = self.error(declared, target, reply)
+            if stats is None:
                 return
-            stats = self._stats(target)
-            stats.failed += 1
         else:
-            stats = self._stats(target)
+            stats = self.commandstats.get(target.name)
+            if stats is None:
+                stats = self.commandstats[target.name] = CommandStats()
         stats.record(elapsed_ns)
         if self.monitors and "admin" not in target.flags and "skip_monitor" not in target.flags:
             self.feed(client, args)
+        if elapsed_ns >= self.rare_ns:  # over a slow log or latency threshold
+            self._slow(client, target, args, elapsed_ns)
+
+    def _slow(self, client: Any, target: Any, args: list[bytes], elapsed_ns: int) -> None:
         if (
             self.slowlog_ns is not None
             and elapsed_ns >= self.slowlog_ns
@@ -155,6 +159,23 @@ class Instruments:
             self.log_slow(client, args, elapsed_ns // 1000)
         if self.latency_ms and elapsed_ns >= self.latency_ms * 1_000_000:
             self.add_latency("fast-command" if "fast" in target.flags else "command", elapsed_ns // 1_000_000)
+
+    def error(self, declared: Any, target: Any, reply: bytes) -> CommandStats | None:
+        """Count an error reply (errorstats, and the command's rejected or failed calls); the
+        command's statistics when it ran and failed, None when it was refused before running."""
+        self.count_error(reply)
+        if target is declared and declared.subcommands:
+            return None  # an unknown subcommand: refused before it ran, and no command to count
+        stats = self._stats(target)
+        if reply.startswith(REJECTIONS) or (target is not declared and reply.startswith(WRONG_ARITY)):
+            stats.rejected += 1
+            return None
+        stats.failed += 1
+        return stats
+
+    def failed_lean(self, declared: Any, args: list[bytes], reply: bytes) -> None:
+        """An error reply in the lean loop: counted as in the per-command loop, without a call."""
+        self.error(declared, resolve(declared, args), reply)
 
     def _stats(self, target: Any) -> CommandStats:
         stats = self.commandstats.get(target.name)
@@ -179,6 +200,12 @@ class Instruments:
         stats.record(elapsed_ns)
         if self.monitors and "admin" not in target.flags:
             self.feed(client, args)
+        if (
+            self.slowlog_ns is not None
+            and elapsed_ns >= self.slowlog_ns
+            and "skip_slowlog" not in target.flags
+        ):
+            self.log_slow(client, args, elapsed_ns // 1000)
 
     def rejected(self, declared: Any | None, reply: bytes) -> None:
         """A command refused before it ran (unknown, wrong arity): counted in every loop."""
@@ -188,10 +215,6 @@ class Instruments:
             if stats is None:
                 stats = self.commandstats[declared.name] = CommandStats()
             stats.rejected += 1
-
-    def failed(self, declared: Any, reply: bytes) -> None:
-        """A command whose handler raised an error, in the lean loop."""
-        self.count_error(reply)
 
     def count_error(self, reply: bytes) -> None:
         self.error_replies += 1
@@ -230,7 +253,8 @@ class Instruments:
         kept = [arg if len(arg) <= SLOWLOG_ARG_BYTES else _cut(arg) for arg in redact(args)[:SLOWLOG_ARGS]]
         if len(args) > SLOWLOG_ARGS:
             kept[-1] = b"... (%d more arguments)" % (len(args) - SLOWLOG_ARGS + 1)
-        entry = [self.slowlog_next_id, int(time.time()), micros, kept, client.addr, client.name]
+        address = getattr(client, "addr", "")  # a script's client has no connection
+        entry = [self.slowlog_next_id, int(time.time()), micros, kept, address, client.name]
         self.slowlog_next_id += 1
         self.slowlog.appendleft(entry)
         if len(self.slowlog) > self.slowlog_max:

@@ -301,13 +301,16 @@ class Client:
             try:
                 if per_command:
                     reply = self._run_recorded(instruments, handler, declared, args)
-                elif self.tracking is None:
-                    reply = handler(self, args)
                 else:
-                    reply = tracking_call(self, handler, args, declared)
+                    if self.tracking is None:
+                        reply = handler(self, args)
+                    else:
+                        reply = tracking_call(self, handler, args, declared)
+                    if reply and reply[0] == 45:  # "-": errorstats and failed_calls count in every mode
+                        instruments.failed_lean(declared, args, reply)
             except CommandError as exc:
                 reply = b"-%s\r\n" % str(exc).encode()
-                instruments.count_error(reply)
+                instruments.failed_lean(declared, args, reply)
             except Suspend as pending:
                 self._send_replies(replies, count)
                 self._suspend(pending.work)

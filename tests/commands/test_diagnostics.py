@@ -203,8 +203,10 @@ def test_default_threshold_logs_a_slow_command_only(servers):
         client.set("fast", 1)
         client.eval(SLOW_SCRIPT.replace("120000", "30000"), 0)
         entries = client.slowlog_get()
-        assert [entry["command"][:4].lower() for entry in entries] == [b"eval"]
-        assert entries[0]["duration"] >= 30000
+        # Redis also logs a script's own commands when one is slow (a busy machine may pause one).
+        commands = [entry["command"][:4].lower() for entry in entries]
+        assert b"eval" in commands and b"set " not in commands
+        assert entries[commands.index(b"eval")]["duration"] >= 30000
         client.close()
 
 
@@ -318,7 +320,8 @@ def test_info_everything_has_redis_sections_and_fields(servers):
     expected, actual = sections(texts[0]), sections(texts[1])
     assert [name for name in actual if name != "leakdb"] == list(expected)
     for name, fields in expected.items():
-        assert actual[name] - LEAKDB_FIELDS.get(name, set()) == fields, name
+        if name != "keyspace":  # one field per database holding keys
+            assert actual[name] - LEAKDB_FIELDS.get(name, set()) == fields, name
 
 
 @pytest.mark.parametrize(
@@ -409,6 +412,7 @@ def test_lean_default_still_counts_errors_and_logs_slow_commands(start_leakdb):
     server = start_leakdb("--storage", "memory")
     client = plain_client(server)
     assert client.config_get("latency-tracking") == {"latency-tracking": "no"}
+    client.execute_command("CONFIG", "RESETSTAT")
     for args in [("nocmd",), ("get",), ("incr", "a", "b"), ("lpush", "a", "b")]:
         try:
             client.execute_command(*args)
@@ -424,8 +428,41 @@ def test_lean_default_still_counts_errors_and_logs_slow_commands(start_leakdb):
     assert "errorstat_WRONGTYPE" not in text or "errorstat_WRONGTYPE:count=1" in text
     assert "total_error_replies:" in text
     assert "cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0" in text
+    assert "cmdstat_incr:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0" in text
+    assert "cmdstat_incrby:calls=0,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=1" in text
+    before = client.info("stats")["total_error_replies"]
+    with pytest.raises(redis.ResponseError):
+        client.execute_command("DEBUG", "OBJECT", "nokey")  # an error the command returns
+    assert client.info("stats")["total_error_replies"] == before + 1
     client.config_set("slowlog-log-slower-than", 0)
     client.slowlog_reset()
     client.set("b", 2)
     assert client.slowlog_get(1)[0]["command"].lower() == b"set b 2"
     client.close()
+
+
+def test_commandstats_count_transactions_and_scripts_as_redis(servers):
+    texts = []
+    for server in servers:
+        client = plain_client(server)
+        client.execute_command("CONFIG", "RESETSTAT")
+        with client.pipeline(transaction=True) as pipe:
+            pipe.set("a", 1).incr("a").get("a")
+            pipe.execute()
+        client.eval("redis.call('set', 'b', 1) redis.call('incr', 'b') return redis.call('get', 'b')", 0)
+        try:
+            client.eval("return redis.call('lpush', 'b', 1)", 0)
+        except redis.ResponseError:
+            pass
+        text = info_text(server, "commandstats")
+        texts.append(
+            sorted(
+                re.sub(r"usec=\d+,usec_per_call=[\d.]+", "usec", line)
+                for line in text.splitlines()
+                if line.startswith("cmdstat_") and not line.startswith(("cmdstat_info", "cmdstat_config"))
+            )
+        )
+        client.close()
+    assert texts[1] == texts[0]
+    assert "cmdstat_set:calls=2,usec,rejected_calls=0,failed_calls=0" in texts[1]
+    assert "cmdstat_lpush:calls=1,usec,rejected_calls=0,failed_calls=1" in texts[1]
