@@ -327,6 +327,7 @@ SETTINGS: dict[str, Setting] = {
             format=_format_bool,
         ),
         Setting("requirepass", "", str, "password clients must send with AUTH (empty: none)"),
+        Setting("aclfile", "", str, "file of ACL users (ACL SAVE / LOAD), read at start-up", mutable=False),
         Setting("databases", 16, _integer(1, INT_MAX), "number of logical databases", mutable=False),
         Setting("maxclients", 10000, _integer(1, UINT_MAX), "maximum simultaneous clients"),
         Setting("timeout", 0, _integer(0, INT_MAX), "close clients idle this many seconds (0: never)"),
@@ -553,6 +554,7 @@ class Config:
         self.values: dict[str, Any] = {name: s.default for name, s in SETTINGS.items()}
         self.file: str | None = None  # the config file read at start-up, which CONFIG REWRITE updates
         self.given: set[str] = set()  # the settings a config file or a flag set at start-up
+        self.users: list[list[str]] = []  # the config file's ``user`` lines (ACL rules, commands/acl.py)
         for key, value in overrides.items():
             self.values[key.replace("_", "-")] = value
 
@@ -626,6 +628,9 @@ class Config:
     def _apply_line(self, words: list[str]) -> str:
         """Set the directive on one config file line; why it cannot be set, or "" once it is."""
         name, args = canonical(words[0]), words[1:]
+        if name == "user" and args:
+            self.users.append(args)
+            return ""
         setting = SETTINGS.get(name)
         if setting is None:
             return errors.CONFIG_BAD_DIRECTIVE

@@ -86,6 +86,7 @@ BAD_VALUES: dict[str, tuple[str, int, tuple[str, ...]]] = {
 # that LeakDB never reads (replication's client certificates, TLSv1.3 suites).
 ANY_VALUE = {
     "requirepass",
+    "aclfile",
     "tls-key-file-pass",
     "tls-client-cert-file",
     "tls-client-key-file",
