@@ -580,6 +580,9 @@ ACL_SAVE_FAILED = (
     "ERR There was an error trying to save the ACLs. Please check the server logs for more information"
 )
 ACL_LOAD_OPEN = "ERR Error loading ACLs, opening file '{}': {}"
+ACL_FILE_LINE = (
+    "ERR {}:{}: {}. WARNING: ACL errors detected, no change to the previously active ACL rules was performed"
+)
 ACL_SETUSER_MODIFIER = "ERR Error in ACL SETUSER modifier '{}': {}"
 ACL_BAD_USERNAME = "ERR Usernames can't contain spaces or null characters"
 ACL_DELETE_DEFAULT = "ERR The 'default' user cannot be removed"

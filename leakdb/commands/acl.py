@@ -90,7 +90,8 @@ class AclState:
         self.users: dict[str, User] = {}
         self.log: list[LogEntry] = []
         self.reset_default()
-        self.set_requirepass(server.config["requirepass"])
+        self.requirepass = server.config["requirepass"]
+        self.set_requirepass(self.requirepass)
 
     def reset_default(self) -> None:
         self.users["default"] = aclrules.default_user(universe())
@@ -131,9 +132,9 @@ class AclState:
         refresh_clients(self.server, user)
         return user
 
-    def add_log(self, client: Any, reason: str, context: str, obj: str, username: str) -> None:
+    def add_log(self, client: Any, reason: str, context: str, obj: str, username: str, name: str) -> None:
         now = time.time() * 1000
-        info = describe(client, client, client.last_command).rstrip("\n")
+        info = describe(client, client, name).rstrip("\n")
         for index, entry in enumerate(self.log):
             if (
                 entry.reason == reason
@@ -167,6 +168,10 @@ def state_of(server: Any) -> AclState:
         state = AclState(server)
         server.acl = state
         load_configured_users(state)
+    elif state.requirepass != server.config["requirepass"]:
+        # CONFIG SET requirepass sets the default user's password, as Redis does.
+        state.requirepass = server.config["requirepass"]
+        state.set_requirepass(state.requirepass)
     return state
 
 
@@ -178,13 +183,13 @@ def user_of(client: Any) -> User:
 # -- logins --------------------------------------------------------------------------------------
 
 
-def login(client: Any, name: bytes, password: bytes) -> bool:
+def login(client: Any, name: bytes, password: bytes, command: bytes = b"auth") -> bool:
     """AUTH and HELLO AUTH: log the client in as the user, or log the refusal in ACL LOG."""
     state = state_of(client.server)
     text = name.decode("utf-8", "surrogateescape")
     user = state.users.get(text)
     if user is None or not user.enabled or not user.password_matches(password):
-        state.add_log(client, "auth", "toplevel", "auth", text)
+        state.add_log(client, "auth", "toplevel", _text(command), text, "auth")
         return False
     bind(client, user)
     return True
@@ -263,6 +268,8 @@ def request_for(declared: Command, args: list[bytes]) -> Request | None:
             return None
     elif len(args) > 1:
         first = args[1].lower().decode("utf-8", "replace")
+    if "no_auth" in target.flags:
+        return None  # AUTH, HELLO, RESET and QUIT: every user may run them, as in Redis
     name = target.name
     request = Request(name, args, first=first)
     try:
@@ -290,7 +297,7 @@ def denial(
         return None
     obj = request.name if verdict == DENIED_COMMAND else args[position].decode("utf-8", "replace")
     reason = {DENIED_COMMAND: "command", DENIED_KEY: "key", DENIED_CHANNEL: "channel"}[verdict]
-    state_of(client.server).add_log(client, reason, context, obj, user.name)
+    state_of(client.server).add_log(client, reason, context, obj, user.name, request.name)
     return verdict, obj
 
 
@@ -386,29 +393,36 @@ def _config(server: Any, name: str) -> Any:
 
 
 def load_configured_users(state: AclState) -> None:
+    """At start-up: the aclfile, or the config file's ``user`` lines (not both, as Redis says)."""
     path = _config(state.server, "aclfile")
+    users = getattr(state.server.config, "users", [])
+    if path and users:
+        raise CommandError(errors.ACL_FILE_USER_CONFIG)
     if path:
-        if os.path.exists(path):
+        try:
             load_file(state, path)
-        return
-    for line in _config(state.server, "user") or []:
-        _load_lines(state, [line], "config")
+        except OSError as exc:
+            raise CommandError(errors.ACL_LOAD_OPEN.format(path, exc.strerror)) from None
+    elif users:
+        _load_lines(state, [" ".join(["user", *words]) for words in users], "config")
 
 
 def _load_lines(state: AclState, lines: list[str], source: str) -> None:
+    pubsub_all = state.pubsub_default_all()
     for number, line in enumerate(lines, 1):
         words = line.split()
         if not words or words[0].startswith("#"):
             continue
-        if words[0] != "user" or len(words) < 2:
-            raise CommandError(f"ERR /{source}:{number}: should start with user keyword")
-        name = words[1]
-        state.users[name] = aclrules.new_user(name, state.pubsub_default_all())
         try:
-            state.setuser(name, words[2:])
-        except (CommandError, RuleError) as exc:
-            reason = str(exc).removeprefix("ERR ")
-            raise CommandError(f"ERR /{source}:{number}: {reason}") from None
+            if words[0] != "user" or len(words) < 2:
+                raise RuleError("should start with user keyword")
+            name = words[1]
+            user = aclrules.new_user(name, pubsub_all)
+            for rule in aclrules.merge_selectors(words[2:]):
+                user.apply(rule, universe(), pubsub_all)
+        except RuleError as exc:
+            raise CommandError(errors.ACL_FILE_LINE.format(source, number, exc)) from None
+        state.users[name] = user
 
 
 def load_file(state: AclState, path: str) -> None:
@@ -428,6 +442,7 @@ def load_file(state: AclState, path: str) -> None:
     if default is not None:  # keep the default user's object: its clients stay logged in
         default.__dict__.update(loaded["default"].__dict__)
         loaded["default"] = default
+        refresh_clients(state.server, default)
     for name, user in before.items():
         replacement = loaded.get(name)
         if replacement is None or replacement is user:
@@ -496,6 +511,8 @@ def acl_getuser(client, args):
         parts.append(bulk(key.encode()))
         if key == "selectors":
             parts.append(b"*%d\r\n" % len(value) + b"".join(item.data for item in value))
+        elif key == "flags":
+            parts.append(resp.set(value))
         else:
             parts.append(resp.encode(value))
     return b"".join(parts)

@@ -65,7 +65,7 @@ def select(client, args):
 # -- AUTH, HELLO, RESET ------------------------------------------------------------------------------
 
 
-def _login_as_default(client: Any, user: bytes, password: bytes) -> bool:
+def _login_as_default(client: Any, user: bytes, password: bytes, command: bytes) -> bool:
     """Whether `user`/`password` log in as "default" (any password when none is set)."""
     if user != b"default":
         return False
@@ -88,8 +88,9 @@ start_session = _start_session
 default_needs_password = _default_needs_password
 
 
-def authenticate(client: Any, user: bytes, password: bytes) -> None:
-    if not login(client, user, password):
+def authenticate(client: Any, user: bytes, password: bytes, command: bytes = b"auth") -> None:
+    """Log in (`command`: AUTH or HELLO as sent, which ACL LOG shows for a refusal)."""
+    if not login(client, user, password, command):
         raise CommandError(errors.WRONGPASS_TEXT)
     client.authenticated = True
 
@@ -101,9 +102,9 @@ def auth(client, args):
     if len(args) == 2 and not default_needs_password(client.server):
         raise CommandError(errors.AUTH_NOT_CONFIGURED)
     if len(args) == 2:
-        authenticate(client, b"default", args[1])
+        authenticate(client, b"default", args[1], args[0])
     else:
-        authenticate(client, args[1], args[2])
+        authenticate(client, args[1], args[2], args[0])
     return OK
 
 
@@ -149,7 +150,7 @@ def _hello(client: Any, args: list[bytes]) -> bytes:
     version = _hello_version(client, args)
     credentials, name = _hello_options(args)
     if credentials is not None:
-        authenticate(client, *credentials)
+        authenticate(client, *credentials, args[0])
     if not client.authenticated:
         raise CommandError(errors.HELLO_NOAUTH)
     if name is not None:

@@ -88,7 +88,7 @@ def both(servers):
 def reply(client: redis.Redis, *args):
     try:
         return client.execute_command(*args)
-    except redis.ResponseError as exc:
+    except redis.RedisError as exc:
         return ("error", str(exc))
 
 
@@ -156,7 +156,9 @@ def test_cat_lists_the_served_commands_of_redis_categories(both, category):
 
 def test_noperm_texts_and_log(servers, both):
     for client in both:
-        client.execute_command("ACL", "SETUSER", "alice", "on", ">pw", "+@all", "-@dangerous", "~a*", "%R~r*", "&ch*")
+        client.execute_command(
+            "ACL", "SETUSER", "alice", "on", ">pw", "+@all", "-@dangerous", "~a*", "%R~r*", "&ch*"
+        )
     replies = []
     for server in servers:
         alice = as_user(server, "alice")
@@ -176,11 +178,13 @@ def test_noperm_texts_and_log(servers, both):
         alice.close()
     assert replies[1] == replies[0]
     logs = [client.execute_command("ACL", "LOG") for client in both]
-    fields = [[{k: v for k, v in entry.items() if k not in ("age-seconds", "client-info")} for entry in log]
-              for log in logs]
+    fields = [
+        [{k: v for k, v in entry.items() if k not in ("age-seconds", "client-info")} for entry in log]
+        for log in logs
+    ]
     assert fields[1] == fields[0]
-    assert "user=alice" in logs[1][0]["client-info"]
-    same(both, "ACL", "LOG", "1")
+    assert "cmd=publish user=alice" in logs[1][0]["client-info"]
+    assert [len(client.execute_command("ACL", "LOG", "1")) for client in both] == [1, 1]
 
 
 def test_auth_failures_are_logged_and_grouped(servers, both):
@@ -191,17 +195,21 @@ def test_auth_failures_are_logged_and_grouped(servers, both):
         for _ in range(3):
             reply(client, "AUTH", "bob", "wrong")
         reply(client, "AUTH", "nosuch", "x")
-        assert reply(client, "AUTH", "bob", "pw") == "OK"
+        assert reply(client, "AUTH", "bob", "pw") is True
         assert client.execute_command("ACL", "WHOAMI") == "bob"
         client.close()
     logs = [client.execute_command("ACL", "LOG") for client in both]
-    stripped = [[(e["count"], e["reason"], e["context"], e["object"], e["username"]) for e in log] for log in logs]
+    stripped = [
+        [(e["count"], e["reason"], e["context"], e["object"], e["username"]) for e in log] for log in logs
+    ]
     assert stripped[1] == stripped[0]
 
 
 def test_dryrun(both):
     for client in both:
-        client.execute_command("ACL", "SETUSER", "alice", "on", ">pw", "+@all", "-@dangerous", "~a*", "%R~r*", "&ch*")
+        client.execute_command(
+            "ACL", "SETUSER", "alice", "on", ">pw", "+@all", "-@dangerous", "~a*", "%R~r*", "&ch*"
+        )
     for args in [
         ("nosuch", "get", "a"),
         ("alice", "nosuch"),
@@ -241,7 +249,14 @@ def test_multi_refuses_at_queue_time(servers, both):
         client.execute_command("ACL", "SETUSER", "alice", "on", ">pw", "+@all", "~a*")
     outputs = []
     for server in servers:
-        payload = [("AUTH", "alice", "pw"), ("MULTI",), ("GET", "b"), ("SET", "a", "1"), ("EXEC",), ("GET", "a")]
+        payload = [
+            ("AUTH", "alice", "pw"),
+            ("MULTI",),
+            ("GET", "b"),
+            ("SET", "a", "1"),
+            ("EXEC",),
+            ("GET", "a"),
+        ]
         outputs.append(raw_commands(server.port, *payload, resp3=False))
     assert outputs[1] == outputs[0]
     logs = [[(e["reason"], e["context"], e["object"]) for e in c.execute_command("ACL", "LOG")] for c in both]
@@ -270,7 +285,9 @@ def test_subscribe_checks_channels(servers, both, resp3):
 
 def test_hello_auth_and_redis_py_login(servers, both):
     for client in both:
-        client.execute_command("ACL", "SETUSER", "carol", "on", ">secret", "-@all", "+get", "+acl|whoami", "~*")
+        client.execute_command(
+            "ACL", "SETUSER", "carol", "on", ">secret", "-@all", "+get", "+acl|whoami", "~*"
+        )
     for server in servers:
         carol = as_user(server, "carol", "secret", protocol=3)
         assert carol.execute_command("ACL", "WHOAMI") == "carol"
@@ -281,8 +298,13 @@ def test_hello_auth_and_redis_py_login(servers, both):
         with pytest.raises(redis.AuthenticationError):
             as_user(server, "carol", "wrong").ping()
     outputs = [
-        raw_commands(s.port, ("HELLO", "3", "AUTH", "carol", "bad"), ("HELLO", "2", "AUTH", "carol", "secret"),
-                     ("CLIENT", "ID"), resp3=False)
+        raw_commands(
+            s.port,
+            ("HELLO", "3", "AUTH", "carol", "bad"),
+            ("HELLO", "2", "AUTH", "carol", "secret"),
+            ("CLIENT", "ID"),
+            resp3=False,
+        )
         for s in servers
     ]
     mask = rb"(\$2\r\nid\r\n|\r\n):\d+\r\n"
@@ -293,16 +315,18 @@ def test_default_user_password_and_requirepass(servers, both):
     for client in both:
         client.config_set("requirepass", "foo")
     same(both, "ACL", "LIST")
+    refusals = [raw_commands(server.port, ("GET", "x"), resp3=False) for server in servers]
+    assert refusals[1] == refusals[0] == b"-NOAUTH Authentication required.\r\n"
     for server in servers:
-        assert reply(server.client(), "GET", "x") == ("error", "Authentication required.")
         client = server.client(password="foo", decode_responses=True)
         client.config_set("requirepass", "")
         client.close()
     same(both, "ACL", "LIST")
     for client in both:
         client.execute_command("ACL", "SETUSER", "default", "resetpass", ">bar")
+    refusals = [raw_commands(server.port, ("PING",), resp3=False) for server in servers]
+    assert refusals[1] == refusals[0] == b"-NOAUTH Authentication required.\r\n"
     for server in servers:
-        assert reply(server.client(), "PING") == ("error", "Authentication required.")
         client = server.client(password="bar")
         assert client.ping()
         client.execute_command("ACL", "SETUSER", "default", "nopass")
@@ -329,7 +353,10 @@ def test_restricting_a_logged_in_user_applies_at_once(servers, both):
         live = as_user(server, "live")
         assert live.set("k", "v")
         admin.execute_command("ACL", "SETUSER", "live", "-set")
-        assert reply(live, "SET", "k", "v") == ("error", "this user has no permissions to run the 'set' command")
+        assert reply(live, "SET", "k", "v") == (
+            "error",
+            "this user has no permissions to run the 'set' command",
+        )
         admin.execute_command("ACL", "SETUSER", "live", "+set")
         assert live.set("k", "v")
         live.close()
@@ -355,7 +382,7 @@ def test_aclfile_at_startup_save_and_load(tmp_path, start_leakdb):
     path.write_text(ACL_FILE)
     server = start_leakdb("--aclfile", str(path))
     admin = server.client(decode_responses=True)
-    assert admin.execute_command("ACL", "LIST") == ACL_FILE.splitlines()
+    assert admin.execute_command("ACL", "LIST") == sorted(ACL_FILE.splitlines())
     alice = as_user(server, "alice")
     assert alice.get("a1") is None
     admin.execute_command("ACL", "SETUSER", "bob", "on", ">pw2", "+@read", "~b*", "(+set ~c*)")
