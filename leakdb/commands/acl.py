@@ -209,14 +209,14 @@ def bind(client: Any, user: User) -> None:
 
 
 def refresh_clients(server: Any, user: User) -> None:
-    for other in list(server.clients.values()):
+    for other in list(getattr(server, "clients", {}).values()):
         if getattr(other, "user", None) is user:
             _choose_class(other, user)
 
 
 def disconnect_user(server: Any, user: User, current: Any) -> None:
     """Close the connections logged in as a deleted user (the caller's after its reply)."""
-    for other in list(server.clients.values()):
+    for other in list(getattr(server, "clients", {}).values()):
         if getattr(other, "user", None) is user:
             if other is current:
                 current.close_after_reply = True
