@@ -307,6 +307,7 @@ SETTINGS: dict[str, Setting] = _table(
             format=_format_bool,
         ),
         Setting("requirepass", "", str, "password clients must send with AUTH (empty: none)"),
+        Setting("aclfile", "", str, "file of ACL users (ACL SAVE / LOAD), read at start-up", mutable=False),
         Setting("databases", 16, _integer(1, INT_MAX), "number of logical databases", mutable=False),
         Setting("maxclients", 10000, _integer(1, UINT_MAX), "maximum simultaneous clients"),
         Setting("timeout", 0, _integer(0, INT_MAX), "close clients idle this many seconds (0: never)"),
@@ -741,6 +742,9 @@ class Config:
     def _apply_line(self, words: list[str], where: str) -> str:
         """Act on one config file line; why it cannot be used, or "" once it is."""
         name, args = canonical(words[0]), words[1:]
+        if name == "user" and args:
+            self.users.append(args)
+            return ""
         setting = SETTINGS.get(name)
         if setting is None:
             return self._directive(name, args, where)

@@ -94,7 +94,6 @@ REDIS_PARITY = [
         "uncompressed quicklist nodes at each end",
         inert="LeakDB never compresses list nodes",
     ),
-    _text("aclfile", "", "file of ACL users", mutable=False),
     _int("acllog-max-len", 128, 0, LONG_MAX, "entries ACL LOG keeps"),
     _enum(
         "acl-pubsub-default",

@@ -634,3 +634,46 @@ CACHING_NEEDS_OPT = (
 )
 CACHING_YES_NEEDS_OPTIN = "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
 CACHING_NO_NEEDS_OPTOUT = "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
+# -- ACL (leakdb/commands/acl.py) -----------------------------------------------------------------
+
+NOPERM_COMMAND = "NOPERM this user has no permissions to run the '{}' command"
+NOPERM_KEY = "NOPERM this user has no permissions to access one of the keys used as arguments"
+NOPERM_CHANNEL = "NOPERM this user has no permissions to access one of the channels used as arguments"
+DRYRUN_COMMAND = "This user has no permissions to run the '{}' command"
+DRYRUN_KEY = "This user has no permissions to access the '{}' key"
+DRYRUN_CHANNEL = "This user has no permissions to access the '{}' channel"
+SCRIPT_NOPERM_COMMAND = "ERR The user executing the script can't run this command or subcommand"
+SCRIPT_NOPERM_KEY = (
+    "ERR The user executing the script can't access at least one of the keys mentioned in the "
+    "command arguments"
+)
+SCRIPT_NOPERM_CHANNEL = (
+    "ERR The user executing the script can't publish to the channel mentioned in the command"
+)
+ACL_SAVE_FAILED = (
+    "ERR There was an error trying to save the ACLs. Please check the server logs for more information"
+)
+ACL_LOAD_OPEN = "ERR Error loading ACLs, opening file '{}': {}"
+ACL_FILE_LINE = (
+    "ERR {}:{}: {}. WARNING: ACL errors detected, no change to the previously active ACL rules was performed"
+)
+ACL_SETUSER_MODIFIER = "ERR Error in ACL SETUSER modifier '{}': {}"
+ACL_BAD_USERNAME = "ERR Usernames can't contain spaces or null characters"
+ACL_DELETE_DEFAULT = "ERR The 'default' user cannot be removed"
+ACL_GENPASS_BITS = (
+    "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number "
+    "up to 4096"
+)
+ACL_USER_NOT_FOUND = "ERR User '{}' not found"
+ACL_COMMAND_NOT_FOUND = "ERR Command '{}' not found"
+ACL_UNKNOWN_CATEGORY = "ERR Unknown category '{}'"
+ACL_NO_FILE = (
+    "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via "
+    "the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration "
+    "file set) in order to store users in the Redis configuration."
+)
+ACL_FILE_USER_CONFIG = (
+    "ERR Configuring Redis with users defined in redis.conf and at the same setting an ACL file path "
+    "is invalid. This setup is very likely to lead to configuration errors and security holes, please "
+    "define either an ACL file or declare users directly in your redis.conf, but not both."
+)

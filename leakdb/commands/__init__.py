@@ -7,6 +7,7 @@ diskerror.py are the run-time mechanisms commands share; inprocess.py runs comma
 from __future__ import annotations
 
 from . import (  # noqa: F401  (each import registers a family)
+    acl,
     bitfield,
     bitmaps,
     clientctl,

@@ -65,18 +65,32 @@ def select(client, args):
 # -- AUTH, HELLO, RESET ------------------------------------------------------------------------------
 
 
-def credentials_valid(server: Any, user: bytes, password: bytes) -> bool:
-    """Whether `user`/`password` log in as the only user, "default" (any password when none is set)."""
+def _login_as_default(client: Any, user: bytes, password: bytes, command: bytes) -> bool:
+    """Whether `user`/`password` log in as "default" (any password when none is set)."""
     if user != b"default":
         return False
-    required = server.config["requirepass"]
-    if not required:
-        return True
-    return hmac.compare_digest(password, required.encode())
+    required = client.server.config["requirepass"]
+    return not required or hmac.compare_digest(password, required.encode())
 
 
-def authenticate(client: Any, user: bytes, password: bytes) -> None:
-    if not credentials_valid(client.server, user, password):
+def _start_session(client: Any) -> None:
+    client.authenticated = not client.server.config["requirepass"]
+
+
+def _default_needs_password(server: Any) -> bool:
+    return bool(server.config["requirepass"])
+
+
+# The user database: commands/acl.py installs its own functions here at import (it imports this
+# module, which therefore cannot import it).
+login = _login_as_default
+start_session = _start_session
+default_needs_password = _default_needs_password
+
+
+def authenticate(client: Any, user: bytes, password: bytes, command: bytes = b"auth") -> None:
+    """Log in (`command`: AUTH or HELLO as sent, which ACL LOG shows for a refusal)."""
+    if not login(client, user, password, command):
         raise CommandError(errors.WRONGPASS_TEXT)
     client.authenticated = True
 
@@ -85,12 +99,12 @@ def authenticate(client: Any, user: bytes, password: bytes) -> None:
 def auth(client, args):
     if len(args) > 3:
         raise SyntaxErrorReply()
-    if len(args) == 2 and not client.server.config["requirepass"]:
+    if len(args) == 2 and not default_needs_password(client.server):
         raise CommandError(errors.AUTH_NOT_CONFIGURED)
     if len(args) == 2:
-        authenticate(client, b"default", args[1])
+        authenticate(client, b"default", args[1], args[0])
     else:
-        authenticate(client, args[1], args[2])
+        authenticate(client, args[1], args[2], args[0])
     return OK
 
 
@@ -136,7 +150,7 @@ def _hello(client: Any, args: list[bytes]) -> bytes:
     version = _hello_version(client, args)
     credentials, name = _hello_options(args)
     if credentials is not None:
-        authenticate(client, *credentials)
+        authenticate(client, *credentials, args[0])
     if not client.authenticated:
         raise CommandError(errors.HELLO_NOAUTH)
     if name is not None:
@@ -163,7 +177,7 @@ def reset(client, args):
     client.name = b""
     client.no_evict = False
     client.no_touch = False
-    client.authenticated = not client.server.config["requirepass"]
+    start_session(client)
     return b"+RESET\r\n"
 
 
@@ -272,6 +286,8 @@ def describe(client: Any, current: Any, command_name: str) -> str:
     patterns = len(subscriptions.patterns) if subscriptions is not None else 0
     multi = len(client.multi.queued) if client.multi is not None else -1
     last = command_name if client is current else blocked_in or client.last_command
+    user = getattr(client, "user", None)
+    user_name = user.name if user is not None else "default"
     return (
         f"id={client.id} addr={client.addr} laddr={client.laddr} fd={client.fd} "
         f"name={client.name.decode('utf-8', 'replace')} age={int(now - client.created)} "
@@ -279,7 +295,7 @@ def describe(client: Any, current: Any, command_name: str) -> str:
         f"sub={channels} psub={patterns} ssub=0 multi={multi} qbuf={client.parser.pending()} "
         "qbuf-free=0 argv-mem=0 "
         f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={int(output > 0)} omem={output} tot-mem={client.memory()} "
-        f"events={'rw' if output else 'r'} cmd={last} user=default redir={_redirect(client)} "
+        f"events={'rw' if output else 'r'} cmd={last} user={user_name} redir={_redirect(client)} "
         f"resp={client.resp.version} lib-name={client.lib_name} lib-ver={client.lib_ver}\n"
     )
 

@@ -349,6 +349,17 @@ def server_main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _load_users(server: object) -> None:
+    """The aclfile or the config file's user lines, read before any client connects."""
+    from ..commands.acl import state_of
+    from ..errors import CommandError
+
+    try:
+        state_of(server)
+    except CommandError as exc:
+        raise StartupError(str(exc).removeprefix("ERR "), 1) from None
+
+
 def _run(argv: list[str]) -> int:
     config = load_config(argv)
     apply_renames(config)
@@ -372,6 +383,7 @@ def _run(argv: list[str]) -> int:
     from .listener import Server, banner
 
     server = Server(storage, config)
+    _load_users(server)
     server.start(listeners)
     info = storage.info()
     print(banner(server), flush=True)

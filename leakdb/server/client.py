@@ -26,7 +26,7 @@ import gevent
 import gevent.event
 import hiredis
 
-from ..commands import DISPATCH, lookup
+from ..commands import DISPATCH, connection, lookup
 from ..commands.clientctl import muted
 from ..commands.pubsub import session_table, unsubscribe_all
 from ..commands.registry import Suspend, noauth_table
@@ -93,6 +93,7 @@ class Client:
         "suspended",
         "tracking",
         "unix",
+        "user",
         "watch",
         "write_through",
     )
@@ -124,7 +125,8 @@ class Client:
         self.lib_name = ""
         self.lib_ver = ""
         self.dispatch = DISPATCH
-        self.authenticated = not server.config["requirepass"]
+        self.user = None  # the ACL user (commands/acl.py), None until the login state is set
+        connection.start_session(self)
         # Transactions and pub/sub (commands/transactions.py, commands/pubsub.py); None when unused.
         self.multi = None
         self.in_exec = False

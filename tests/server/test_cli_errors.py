@@ -202,12 +202,12 @@ BAD_VALUES: dict[str, tuple[str, int, tuple[str, ...]]] = {
 # Redis takes as they come (pidfile, aclfile, syslog-ident, the cpu lists).
 ANY_VALUE = {
     "requirepass",
+    "aclfile",
     "tls-key-file-pass",
     "tls-client-cert-file",
     "tls-client-key-file",
     "tls-client-key-file-pass",
     "tls-ciphersuites",
-    "aclfile",
     "pidfile",
     "bind-source-addr",
     "syslog-ident",

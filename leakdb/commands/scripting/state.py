@@ -21,6 +21,7 @@ from ... import errors
 from ...engine.keyspace import Keyspace
 from ...errors import CommandError
 from ...resp import RESP2, RESP3, Protocol
+from ..acl import script_denial
 from ..registry import DENYOOM, DISPATCH, NOSCRIPT, WRITE, Command, Suspend, lookup
 from .convert import ERROR, reply_to_lua
 from .engine import EVAL, FUNCTION, Engine, Random48
@@ -208,6 +209,8 @@ class Scripting:
         if not target.min_args <= len(argv) <= target.max_args:
             return ERROR, b"ERR " + errors.LUA_WRONG_ARITY.encode()
         refusal = self._refusal(run, target)
+        if refusal is None and run.caller is not None:
+            refusal = script_denial(run.caller, declared, argv)
         if refusal is not None:
             return ERROR, refusal
         client = self.client
