@@ -132,6 +132,8 @@ def _take_effect(server: Any, names: list[str], previous: dict[str, Any]) -> Non
                 f"ERR CONFIG SET failed (possibly related to argument '{tls_names[0]}') - "
                 "Unable to update TLS configuration. Check server logs."
             ) from None
+    if "hz" in (canonical(name) for name in changed):
+        server.configure_hz()
     encodings.configure(config.values)  # the encoding thresholds apply to the next write
     configure_memory(server)  # a new maxmemory or policy applies at once
     server.configure_clients()  # and maxmemory-clients
