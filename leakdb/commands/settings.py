@@ -14,7 +14,7 @@ import tempfile
 from typing import Any
 
 from .. import errors
-from ..config import SETTINGS, BadValue, ConfigError, canonical
+from ..config import SETTINGS, BadValue, ConfigError, canonical, check_protected_mode
 from ..engine import encodings
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import OK
@@ -118,6 +118,14 @@ def _take_effect(server: Any, names: list[str], previous: dict[str, Any]) -> Non
                 errors.CONFIG_BIND_FAILED if canonical(listen[0]) == "bind" else errors.CONFIG_PORT_FAILED
             )
             raise CommandError(errors.CONFIG_BAD_VALUE.format(listen[0], reason)) from None
+        problem = check_protected_mode(config)
+        if problem:
+            # Redis would listen and turn other hosts' clients away; LeakDB does not open up.  No
+            # connection was accepted meanwhile: the event loop has not run.
+            new_values = dict(config.values)
+            config.values = previous
+            server.relisten(new_values)
+            raise CommandError(errors.CONFIG_BAD_VALUE.format(listen[0], problem))
     tls_names = [name for name in names if name.lower().startswith("tls-")]
     if tls_names:
         try:
