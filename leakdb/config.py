@@ -781,6 +781,17 @@ class Config:
         return ""
 
 
+def check_protected_mode(config: Config) -> str | None:
+    """Why the server must not start (listening beyond loopback with no password), or None."""
+    if not config["protected-mode"] or config["requirepass"]:
+        return None
+    loopback = {"127.0.0.1", "::1", "localhost", "-::1"}
+    exposed = [host for host in config["bind"].split() if host not in loopback]
+    if exposed:
+        return errors.PROTECTED_MODE.format(" ".join(exposed))
+    return None
+
+
 def canonical(name: str) -> str:
     """A setting's own name for `name`, which may be an alias (lua-time-limit)."""
     lowered = name.lower()

@@ -14,7 +14,7 @@ import tempfile
 from typing import Any
 
 from .. import errors
-from ..config import SETTINGS, BadValue, ConfigError, canonical
+from ..config import SETTINGS, BadValue, ConfigError, canonical, check_protected_mode
 from ..engine import encodings
 from ..errors import CommandError, SyntaxErrorReply
 from ..resp import OK
@@ -119,6 +119,14 @@ def _take_effect(server: Any, names: list[str], previous: dict[str, Any]) -> Non
                 errors.CONFIG_BIND_FAILED if canonical(listen[0]) == "bind" else errors.CONFIG_PORT_FAILED
             )
             raise CommandError(errors.CONFIG_BAD_VALUE.format(listen[0], reason)) from None
+        problem = check_protected_mode(config)
+        if problem:
+            # Redis would listen and turn other hosts' clients away; LeakDB does not open up.  No
+            # connection was accepted meanwhile: the event loop has not run.
+            new_values = dict(config.values)
+            config.values = previous
+            server.relisten(new_values)
+            raise CommandError(errors.CONFIG_BAD_VALUE.format(listen[0], problem))
     tls_names = [name for name in names if name.lower().startswith("tls-")]
     if tls_names:
         try:
@@ -133,6 +141,8 @@ def _take_effect(server: Any, names: list[str], previous: dict[str, Any]) -> Non
                 f"ERR CONFIG SET failed (possibly related to argument '{tls_names[0]}') - "
                 "Unable to update TLS configuration. Check server logs."
             ) from None
+    if "hz" in (canonical(name) for name in changed):
+        server.configure_hz()
     encodings.configure(config.values)  # the encoding thresholds apply to the next write
     configure_memory(server)  # a new maxmemory or policy applies at once
     server.configure_clients()  # and maxmemory-clients

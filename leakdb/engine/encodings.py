@@ -117,8 +117,3 @@ def set_grew(value: set[bytes], added: Iterable[bytes]) -> None:
         return
     if len(value) > LIMITS.set_max_intset_entries or any(parse_int(member) is None for member in added):
         _mark_converted(value)
-
-
-def reencode(value: Any) -> None:
-    """Forget a value's history (DEBUG RELOAD, a load): its content decides again."""
-    _CONVERTED.pop(id(value), None)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from .. import errors
-from ..config import SETTINGS, Config, ConfigError
+from ..config import SETTINGS, Config, ConfigError, check_protected_mode
 from ..version import REDIS_VERSION, __version__
 
 
@@ -268,17 +268,6 @@ def _why(exc: BaseException) -> str:
 
 
 # -- the checks before anything is created -------------------------------------------------------------
-
-
-def check_protected_mode(config: Config) -> str | None:
-    """Why the server must not start (listening beyond loopback with no password), or None."""
-    if not config["protected-mode"] or config["requirepass"]:
-        return None
-    loopback = {"127.0.0.1", "::1", "localhost", "-::1"}
-    exposed = [host for host in config["bind"].split() if host not in loopback]
-    if exposed:
-        return errors.PROTECTED_MODE.format(" ".join(exposed))
-    return None
 
 
 def check_data_file(filename: str) -> None:

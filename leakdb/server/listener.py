@@ -180,9 +180,7 @@ class Server:
                     sock.close()
                 raise ListenSetupError(f"cannot start TLS: {exc}") from None
         self._listen(listeners)
-        hz = max(1, min(500, int(self.config["hz"])))
-        expiry = self.loop.timer(1.0 / hz, 1.0 / hz)
-        expiry.start(self._expire_cycle)
+        expiry = self._expiry_timer()
         housekeeping = self.loop.timer(1.0, 1.0)
         housekeeping.start(self._housekeeping)
         self._timers = [expiry, housekeeping]
@@ -216,6 +214,18 @@ class Server:
                 ports.setdefault(kind, acceptor.server_port)
         self.port = ports.get("tcp", 0)
         self.tls_port = ports.get("tls", 0)
+
+    def _expiry_timer(self) -> Any:
+        hz = max(1, min(500, int(self.config["hz"])))
+        expiry = self.loop.timer(1.0 / hz, 1.0 / hz)
+        expiry.start(self._expire_cycle)
+        return expiry
+
+    def configure_hz(self) -> None:
+        """Run the expiry cycle at the current hz (CONFIG SET hz)."""
+        if self._timers:
+            self._timers[0].stop()
+            self._timers[0] = self._expiry_timer()
 
     def relisten(self, previous: dict[str, Any]) -> None:
         """Listen at the current port, bind and tls-port (CONFIG SET), as Redis does: the old TCP

@@ -236,3 +236,37 @@ def test_config_rewrite_leaves_a_file_both_servers_load(tmp_path, servers):
     servers.append(again)
     mine = again.client().config_get("*")
     assert {name: mine[name] for name in changes} == {name: expected[name] for name in changes}
+
+
+@pytest.mark.parametrize(
+    ("lines", "storage", "flush_interval"),
+    [
+        ("appendonly yes\nappendfsync always\n", "persistent", "1"),
+        ("appendonly yes\nappendfsync everysec\nflush-interval 5\n", "persistent-queue", "5"),
+        ("appendonly yes\nappendfsync no\n", "persistent-queue", "1"),
+        ("appendonly yes\nstorage memory\n", "memory", "1"),
+        ("appendonly no\n", "persistent-queue", "1"),
+    ],
+)
+def test_appendonly_picks_a_storage_mode_at_start_up(lines, storage, flush_interval, tmp_path, servers):
+    config = write(tmp_path / "leakdb.conf", lines)
+    server = start_ours(config, tmp_path)
+    servers.append(server)
+    client = server.client()
+    got = client.config_get("storage")["storage"], client.config_get("flush-interval")["flush-interval"]
+    assert got[0] == storage and float(got[1]) == float(flush_interval)
+    assert client.info("server").get("storage_mode", storage) == storage
+    # While running, only the current value is accepted.
+    current = client.config_get("appendonly")["appendonly"]
+    assert client.config_set("appendonly", current)
+    with pytest.raises(redis.ResponseError, match="storage mode is chosen at start-up"):
+        client.config_set("appendonly", "no" if current == "yes" else "yes")
+
+
+def test_the_readme_table_says_what_each_parameter_does():
+    text = (ROOT / "README.rst").read_text()
+    rows = dict(re.findall(r"^``([a-z_-]+)``(?:, ``[a-z_-]+``)*\s+(acts|no effect): ", text, re.M))
+    visible = {name for name, setting in SETTINGS.items() if not setting.hidden}
+    assert set(rows) == visible
+    for name in visible:
+        assert rows[name] == ("no effect" if SETTINGS[name].inert else "acts"), name
