@@ -176,7 +176,7 @@ def table_of(server: Any) -> TrackingTable:
 
 def tracking_info(server: Any) -> dict[str, int]:
     """INFO's tracking fields (stats section): clients tracking, keys, (key, client) items, prefixes."""
-    table = server.tracking
+    table = getattr(server, "tracking", None)
     if table is None:
         return {
             "tracking_clients": 0,
@@ -237,9 +237,10 @@ def disable(client: Any) -> None:
 
 
 def flushed(server: Any) -> None:
-    """Called by FLUSHDB and FLUSHALL."""
-    if server.tracking is not None:
-        server.tracking.flushed()
+    """Called by FLUSHDB and FLUSHALL (also in process, where the server has no clients)."""
+    table = getattr(server, "tracking", None)
+    if table is not None:
+        table.flushed()
 
 
 # -- CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO -------------------------------------------
