@@ -56,7 +56,8 @@ class Connection:
 
 
 # (who, command...) with the redirect target's id written as "{B}"; ("gone", key) waits until
-# the key has expired (asked on C, which tracks nothing).
+# the key has expired (asked on C, which tracks nothing); ("A", "MULTI", "cmd|cmd|EXEC") sends a
+# whole transaction at once.
 SESSION = [
     ("A", "HELLO", "3"),
     ("A", "CLIENT", "TRACKING", "on"),
@@ -125,6 +126,12 @@ SESSION = [
     ("C", "LPUSH", "ex3", "a"),
     ("A", "LRANGE", "ex3", "0", "-1"),
     ("C", "LPOP", "ex3"),
+    ("A", "MULTI", "GET inmulti|SET other 1|EXEC"),
+    ("C", "SET", "inmulti", "1"),
+    ("A", "WATCH", "w"),
+    ("C", "SET", "w", "1"),
+    ("A", "MULTI", "GET aborted|EXEC"),
+    ("C", "SET", "aborted", "1"),
     ("A", "CLIENT", "TRACKING", "off"),
     ("A", "HELLO", "2"),
     ("A", "CLIENT", "TRACKING", "on"),
@@ -159,7 +166,12 @@ def session_output(port: int) -> list[tuple[str, tuple[str, ...], bytes, bytes, 
             conn = connections[who]
             if command[0] == "HELLO":
                 conn.resp3 = command[1] == "3"
-            if command[0] == "SUBSCRIBE":
+            if command[0] == "MULTI":  # a whole transaction in one write: PING would be queued
+                conn.sock.sendall(
+                    b"".join(_encode(*part.split()) for part in ["MULTI", *command[1].split("|")])
+                )
+                reply = conn.sync()
+            elif command[0] == "SUBSCRIBE":
                 conn.sock.sendall(_encode(*command))
                 conn.subscribed = True
                 reply = conn.sync()
