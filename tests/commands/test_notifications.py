@@ -434,3 +434,18 @@ def test_pops_that_waited_are_announced_as_in_redis(redis_server, leakdb_server)
     expected = _blocked_events(redis_server)
     assert (b"__keyevent@0__:lpop", b"q") in expected
     assert _blocked_events(leakdb_server) == expected
+
+
+def test_every_event_name_the_commands_use_has_its_class():
+    import re
+    from pathlib import Path
+
+    from leakdb.commands import notifications
+
+    source = "\n".join(path.read_text() for path in Path(notifications.__file__).parent.glob("*.py"))
+    calls = re.findall(
+        r"\.(?:set|set_keep_ttl|changed|delete|set_expire|bits_changed|incr)\(([^\n]*)\)", source
+    )
+    used = {name for call in calls for name in re.findall(r'"([a-z_-]+)"', call)}
+    assert used, "event names are found"
+    assert used <= set(notifications.EVENT_CLASS)
