@@ -79,6 +79,8 @@ KEYS = [
     ("gone", "late"),
     ("set", "late2", "x", "px", "1"),
     ("gone", "late2"),
+    ("set", "past", "x", "pxat", "1"),
+    ("gone", "past"),
     ("set", "d", "payload"),
     ("restore-of", "d", "d2"),
     ("touch", "d"),
