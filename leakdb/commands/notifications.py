@@ -61,7 +61,7 @@ class Notifier:
 
     def emit(self, event: str, db: int, key: bytes) -> None:
         flags = self.flags
-        if not flags & EVENT_CLASS[event]:
+        if not flags & EVENT_CLASS.get(event, 0):
             return
         hub = hub_of(self.server)
         if not (hub.channels or hub.patterns):

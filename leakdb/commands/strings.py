@@ -137,8 +137,10 @@ def set_(client, args):
     if keepttl and current is not None:
         db.set_keep_ttl(key, args[2], "set")
     elif deadline is not None and deadline <= now_ms():
-        db.set(key, args[2], None, "set")
-        db.delete(key, "del")
+        # Redis keeps the key until it is next looked at, which then expires it: the same events,
+        # with "expired" at once rather than at the next access.
+        db.set(key, args[2], None, SET_AND_EXPIRE)
+        db.delete(key, "expired")
     else:
         db.set(key, args[2], deadline, "set" if deadline is None else SET_AND_EXPIRE)
     return reply

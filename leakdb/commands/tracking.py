@@ -176,7 +176,7 @@ def table_of(server: Any) -> TrackingTable:
 
 def tracking_info(server: Any) -> dict[str, int]:
     """INFO's tracking fields (stats section): clients tracking, keys, (key, client) items, prefixes."""
-    table = server.tracking
+    table = getattr(server, "tracking", None)
     if table is None:
         return {
             "tracking_clients": 0,
@@ -200,6 +200,8 @@ def call(client: Any, handler: Any, args: list[bytes], declared: Any) -> bytes:
     own writes caused right after its reply (where Redis 7.0 puts them)."""
     table = client.server.tracking
     state = client.tracking
+    # EXEC runs the queued commands itself: their reads are remembered once it has run them.
+    queued = client.multi.queued if declared.name == "exec" and client.multi is not None else None
     table.current = client
     try:
         reply = handler(client, args)
@@ -211,8 +213,14 @@ def call(client: Any, handler: Any, args: list[bytes], declared: Any) -> bytes:
         else:
             caching = state.caching
     wanted = not (state.optin and caching is not True) and not (state.optout and caching is False)
-    if wanted and READONLY in declared.flags and client.tracking is state and not state.bcast:
-        table.remember(client, [args[i] for i in declared.key_positions(args) if i < len(args)])
+    if wanted and client.tracking is state and not state.bcast:
+        if READONLY in declared.flags and client.multi is None:  # (a read MULTI queued has not run)
+            table.remember(client, [args[i] for i in declared.key_positions(args) if i < len(args)])
+        elif queued and reply[:1] == b"*" and reply[:3] != b"*-1":  # EXEC ran them
+            for _handler, queued_args, queued_declared in queued:
+                if READONLY in queued_declared.flags:
+                    positions = queued_declared.key_positions(queued_args)
+                    table.remember(client, [queued_args[i] for i in positions if i < len(queued_args)])
     return reply + b"".join(own) if own else reply
 
 
@@ -237,9 +245,10 @@ def disable(client: Any) -> None:
 
 
 def flushed(server: Any) -> None:
-    """Called by FLUSHDB and FLUSHALL."""
-    if server.tracking is not None:
-        server.tracking.flushed()
+    """Called by FLUSHDB and FLUSHALL (also in process, where the server has no clients)."""
+    table = getattr(server, "tracking", None)
+    if table is not None:
+        table.flushed()
 
 
 # -- CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO -------------------------------------------

@@ -79,6 +79,8 @@ KEYS = [
     ("gone", "late"),
     ("set", "late2", "x", "px", "1"),
     ("gone", "late2"),
+    ("set", "past", "x", "pxat", "1"),
+    ("gone", "past"),
     ("set", "d", "payload"),
     ("restore-of", "d", "d2"),
     ("touch", "d"),
@@ -392,3 +394,60 @@ def test_evicted_keys_are_announced(start_leakdb):
     assert all(not client.exists(key) for key in evicted)
     assert client.dbsize() == 201 - len(evicted)
     listener.close()
+
+
+def _blocked_events(server) -> list[tuple[bytes, bytes]]:
+    """The events of pops that wait: LPUSH serving a BLPOP, RPUSH serving a BLMOVE."""
+    import threading
+
+    client = server.client()
+    client.flushall()
+    client.config_set("notify-keyspace-events", "KEAn")
+    listener = server.client().pubsub()
+    waiter = server.client()
+    try:
+        listener.psubscribe("__key*__:*")
+        listener.get_message(timeout=HANG_SECONDS)
+        for block, push in (
+            (lambda: waiter.blpop("q", 0), lambda: client.lpush("q", "1")),
+            (lambda: waiter.blmove("q2", "d", 0, "LEFT", "LEFT"), lambda: client.rpush("q2", "1", "2")),
+        ):
+            thread = threading.Thread(target=block)
+            thread.start()
+            wait_until(lambda: any(c["cmd"] in ("blpop", "blmove") for c in client.client_list()), "a waiter")
+            push()
+            thread.join(HANG_SECONDS)
+        client.publish(END, "x")
+        events = []
+        while True:
+            message = listener.get_message(timeout=HANG_SECONDS)
+            assert message is not None
+            if message["channel"] == END:
+                return events
+            events.append((message["channel"], message["data"]))
+    finally:
+        listener.close()
+        client.config_set("notify-keyspace-events", "")
+        waiter.close()
+        client.close()
+
+
+def test_pops_that_waited_are_announced_as_in_redis(redis_server, leakdb_server):
+    expected = _blocked_events(redis_server)
+    assert (b"__keyevent@0__:lpop", b"q") in expected
+    assert _blocked_events(leakdb_server) == expected
+
+
+def test_every_event_name_the_commands_use_has_its_class():
+    import re
+    from pathlib import Path
+
+    from leakdb.commands import notifications
+
+    source = "\n".join(path.read_text() for path in Path(notifications.__file__).parent.glob("*.py"))
+    calls = re.findall(
+        r"\.(?:set|set_keep_ttl|changed|delete|set_expire|bits_changed|incr)\(([^\n]*)\)", source
+    )
+    used = {name for call in calls for name in re.findall(r'"([a-z_-]+)"', call)}
+    assert used, "event names are found"
+    assert used <= set(notifications.EVENT_CLASS)

@@ -56,7 +56,8 @@ class Connection:
 
 
 # (who, command...) with the redirect target's id written as "{B}"; ("gone", key) waits until
-# the key has expired (asked on C, which tracks nothing).
+# the key has expired (asked on C, which tracks nothing); ("A", "MULTI", "cmd|cmd|EXEC") sends a
+# whole transaction at once.
 SESSION = [
     ("A", "HELLO", "3"),
     ("A", "CLIENT", "TRACKING", "on"),
@@ -125,6 +126,12 @@ SESSION = [
     ("C", "LPUSH", "ex3", "a"),
     ("A", "LRANGE", "ex3", "0", "-1"),
     ("C", "LPOP", "ex3"),
+    ("A", "MULTI", "GET inmulti|SET other 1|EXEC"),
+    ("C", "SET", "inmulti", "1"),
+    ("A", "WATCH", "w"),
+    ("C", "SET", "w", "1"),
+    ("A", "MULTI", "GET aborted|EXEC"),
+    ("C", "SET", "aborted", "1"),
     ("A", "CLIENT", "TRACKING", "off"),
     ("A", "HELLO", "2"),
     ("A", "CLIENT", "TRACKING", "on"),
@@ -159,7 +166,12 @@ def session_output(port: int) -> list[tuple[str, tuple[str, ...], bytes, bytes, 
             conn = connections[who]
             if command[0] == "HELLO":
                 conn.resp3 = command[1] == "3"
-            if command[0] == "SUBSCRIBE":
+            if command[0] == "MULTI":  # a whole transaction in one write: PING would be queued
+                conn.sock.sendall(
+                    b"".join(_encode(*part.split()) for part in ["MULTI", *command[1].split("|")])
+                )
+                reply = conn.sync()
+            elif command[0] == "SUBSCRIBE":
                 conn.sock.sendall(_encode(*command))
                 conn.subscribed = True
                 reply = conn.sync()
@@ -359,3 +371,49 @@ def test_client_info_shows_tracking_flags_and_redirect_as_redis_does(redis_serve
         results.append(seen)
     assert results[1] == results[0]
     assert results[0][4][0] == b"tR"
+
+
+def test_flushes_run_in_process_where_nothing_tracks():
+    from leakdb import DefaultStorage
+
+    storage = DefaultStorage()
+    storage.execute_command("SET", "k", "v")
+    assert storage.execute_command("FLUSHALL") == b"OK"
+    assert storage.execute_command("FLUSHDB") == b"OK"
+
+
+def test_the_counters_info_reads():
+    from types import SimpleNamespace
+
+    from leakdb.commands import DISPATCH
+    from leakdb.commands.tracking import call, client_tracking, tracking_info
+    from leakdb.engine.keyspace import Keyspace
+    from leakdb.resp import RESP3
+
+    keyspace = Keyspace()
+    server = SimpleNamespace(
+        keyspace=keyspace, config={"tracking-table-max-keys": 0}, clients={}, tracking=None
+    )
+    assert tracking_info(server) == dict.fromkeys(
+        ("tracking_clients", "tracking_total_keys", "tracking_total_items", "tracking_total_prefixes"), 0
+    )
+    clients = []
+    for ident in (1, 2, 3):
+        client = type("Client", (), {})()  # hashable, as server clients are
+        client.__dict__.update(
+            id=ident, server=server, tracking=None, resp=RESP3, multi=None, closed=False, db=keyspace[0]
+        )
+        server.clients[ident] = client
+        clients.append(client)
+    client_tracking(clients[0], [b"client", b"tracking", b"on"])
+    client_tracking(clients[1], [b"client", b"tracking", b"on"])
+    client_tracking(clients[2], [b"client", b"tracking", b"on", b"bcast", b"prefix", b"a", b"prefix", b"b"])
+    handler, _, _, declared = DISPATCH[b"mget"]
+    call(clients[0], handler, [b"mget", b"x", b"y"], declared)
+    call(clients[1], handler, [b"mget", b"y", b"z"], declared)
+    assert tracking_info(server) == {
+        "tracking_clients": 3,
+        "tracking_total_keys": 3,
+        "tracking_total_items": 4,
+        "tracking_total_prefixes": 2,
+    }
