@@ -275,13 +275,14 @@ def describe(client: Any, current: Any, command_name: str) -> str:
     subscriptions = client.subscriptions
     channels = len(subscriptions.channels) if subscriptions is not None else 0
     patterns = len(subscriptions.patterns) if subscriptions is not None else 0
+    shards = len(subscriptions.shards) if subscriptions is not None else 0
     multi = len(client.multi.queued) if client.multi is not None else -1
     last = command_name if client is current else blocked_in or client.last_command
     return (
         f"id={client.id} addr={client.addr} laddr={client.laddr} fd={client.fd} "
         f"name={client.name.decode('utf-8', 'replace')} age={int(now - client.created)} "
         f"idle={int(time.monotonic() - client.last_active)} flags={flags or 'N'} db={client.db_index} "
-        f"sub={channels} psub={patterns} ssub=0 multi={multi} qbuf={client.parser.pending()} "
+        f"sub={channels} psub={patterns} ssub={shards} multi={multi} qbuf={client.parser.pending()} "
         "qbuf-free=0 argv-mem=0 "
         f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={int(output > 0)} omem={output} tot-mem={client.memory()} "
         f"events={'rw' if output else 'r'} cmd={last} user=default redir=-1 "

@@ -334,3 +334,50 @@ def test_client_list_shows_each_clients_last_command(ports):
     oracle, ours = (listed_commands(port) for port in ports)
     assert ours == oracle
     assert oracle["subscriber"] == "subscribe"
+
+
+# -- sharded pub/sub --------------------------------------------------------------------------------
+
+SHARD_SESSIONS = [
+    b"SUNSUBSCRIBE\r\nSUNSUBSCRIBE a\r\nSUBSCRIBE a\r\nSSUBSCRIBE b c\r\nPSUBSCRIBE p*\r\nSSUBSCRIBE b\r\n"
+    b"SUNSUBSCRIBE c\r\nSUNSUBSCRIBE\r\nSUNSUBSCRIBE\r\nSSUBSCRIBE x\r\nPING\r\nGET k\r\nUNSUBSCRIBE\r\n"
+    b"PUNSUBSCRIBE\r\nSUNSUBSCRIBE x\r\nPING\r\n",
+    b"HELLO 3\r\nSSUBSCRIBE sh\r\nGET x\r\nSPUBLISH sh me\r\nPUBLISH sh me\r\nSUNSUBSCRIBE\r\n",
+    b"MULTI\r\nSSUBSCRIBE a\r\nSPUBLISH a b\r\nEXEC\r\nPUBSUB SHARDCHANNELS\r\n",
+    b"SPUBLISH nobody hi\r\nPUBSUB SHARDCHANNELS\r\nPUBSUB SHARDCHANNELS a b\r\nPUBSUB SHARDNUMSUB\r\n"
+    b"PUBSUB SHARDNUMSUB a b\r\nSSUBSCRIBE\r\n",
+]
+
+
+@pytest.mark.parametrize("payload", SHARD_SESSIONS)
+def test_sharded_pubsub_sessions(redis_server, leakdb_server, ports, payload):
+    assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_spublish_reaches_shard_subscribers_only(ports, protocol):
+    seen = []
+    for port in ports:
+        shard, plain, pattern = connect(port), connect(port), connect(port)
+        hello = b"HELLO 3\r\n" if protocol == 3 else b""
+        shard.sendall(hello + b"SSUBSCRIBE news\r\n")
+        plain.sendall(hello + b"SUBSCRIBE news\r\n")
+        pattern.sendall(hello + b"PSUBSCRIBE *\r\n")
+        readers = [Replies(sock) for sock in (shard, plain, pattern)]
+        for reader in readers:
+            if protocol == 3:
+                reader.next()
+            reader.next()
+        with redis.Redis(port=port, protocol=protocol) as publisher:
+            counts = (
+                publisher.execute_command("SPUBLISH", "news", "shard"),
+                publisher.execute_command("PUBLISH", "news", "plain"),
+                publisher.execute_command("PUBSUB", "SHARDCHANNELS"),
+                publisher.execute_command("PUBSUB", "SHARDNUMSUB", "news", "other"),
+                [e["ssub"] for e in publisher.client_list() if e["ssub"] != "0"],
+            )
+        seen.append((counts, [reader.next() for reader in readers]))
+        for sock in (shard, plain, pattern):
+            sock.close()
+    assert seen[0] == seen[1]
+    assert seen[0][1][0] == [b"smessage", b"news", b"shard"]
