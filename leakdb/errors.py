@@ -202,6 +202,7 @@ BUFFER_LIMIT_VALUES = "Error in hard, soft or soft_seconds setting in buffer lim
 INVALID_COMMAND = "ERR Invalid command specified"
 NO_KEY_ARGS = "ERR The command has no key arguments"
 INVALID_ARGS_FOR_KEYS = "ERR Invalid number of arguments specified for command"
+INVALID_ARGS_FOR_COMMAND = "ERR Invalid arguments specified for command"
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
 SAVE_FAILED = "ERR {}"
 NO_SHUTDOWN_IN_PROGRESS = "ERR No shutdown in progress."

@@ -381,3 +381,73 @@ def test_spublish_reaches_shard_subscribers_only(ports, protocol):
             sock.close()
     assert seen[0] == seen[1]
     assert seen[0][1][0] == [b"smessage", b"news", b"shard"]
+
+
+# -- COMMAND GETKEYS with movable keys -------------------------------------------------------------
+
+GETKEYS = [
+    "ZUNIONSTORE t 2 a b",
+    "ZUNIONSTORE t 3 a b",
+    "ZUNIONSTORE t x a b",
+    "ZUNIONSTORE t 0 a",
+    "ZINTERSTORE t 2 a b WEIGHTS 1 2",
+    "ZDIFFSTORE t 1 a",
+    "ZUNION 2 a b",
+    "ZINTER 1 a WITHSCORES",
+    "ZDIFF 2 a b",
+    "ZINTERCARD 2 a b LIMIT 3",
+    "SINTERCARD 1 a",
+    "EVAL s 2 a b c",
+    "EVAL s 0",
+    "EVALSHA s 1 a",
+    "EVAL_RO s 1 a",
+    "FCALL f 1 k x",
+    "FCALL_RO f 0",
+    "LMPOP 2 a b LEFT",
+    "BLMPOP 0 2 a b LEFT",
+    "ZMPOP 1 a MIN",
+    "BZMPOP 0 1 a MIN",
+    "XREAD COUNT 2 STREAMS a b 0 0",
+    "XREAD STREAMS a b 0",
+    "XREADGROUP GROUP g c STREAMS a 0",
+    "SORT k STORE d",
+    "SORT k",
+    "MIGRATE h 1 k 0 5",
+    "GEORADIUS g 0 0 1 km STORE d",
+    "GEORADIUSBYMEMBER g m 1 km STOREDIST d",
+    "GEORADIUS g 0 0 1 km",
+    "SET k v",
+    "MSET a 1 b 2",
+    "PING",
+]
+
+
+def multibulk(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
+
+
+@pytest.mark.parametrize("request_", GETKEYS)
+def test_command_getkeys(redis_server, leakdb_server, request_):
+    payload = multibulk(b"COMMAND", b"GETKEYS", *request_.encode().split())
+    assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+
+
+def test_command_getkeys_of_migrate_keys(redis_server, leakdb_server):
+    payload = multibulk(b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"1", b"", b"0", b"5", b"KEYS", b"a", b"b")
+    assert (
+        assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+        == b"*2\r\n$1\r\na\r\n$1\r\nb\r\n+OK\r\n"
+    )
+
+
+def command_flags(port: int, name: str) -> set[bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS) as sock:
+        sock.sendall(multibulk(b"COMMAND", b"INFO", name.encode()))
+        return set(Replies(sock).next()[0][2])
+
+
+@pytest.mark.parametrize("name", ["zunionstore", "eval", "xread", "lmpop", "migrate", "georadius", "sort"])
+def test_movable_key_commands_are_flagged(ports, name):
+    oracle, ours = (command_flags(port, name) for port in ports)
+    assert ours == oracle
+    assert b"movablekeys" in ours
