@@ -218,6 +218,7 @@ FAILOVER_NO_REPLICAS = "ERR FAILOVER requires connected replicas."
 FAILOVER_NOT_IN_PROGRESS = "ERR No failover in progress."
 FAILOVER_TIMEOUT = "ERR FAILOVER timeout must be greater than 0"
 INVALID_MASTER_PORT = "ERR Invalid master port"
+UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
 DENY_BLOCKING = "ERR {} isn't allowed for a DENY BLOCKING client"
 NO_REPLICATION = (
     "ERR LeakDB does not replicate: it cannot become a replica of another server "

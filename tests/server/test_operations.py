@@ -451,3 +451,54 @@ def test_movable_key_commands_are_flagged(ports, name):
     oracle, ours = (command_flags(port, name) for port in ports)
     assert ours == oracle
     assert b"movablekeys" in ours
+
+
+# -- CLIENT UNBLOCK ---------------------------------------------------------------------------------
+
+
+def unblocked(port: int, blocking: bytes, how: tuple[str, ...], protocol: int) -> tuple:
+    """What CLIENT UNBLOCK answers, and what the blocked client gets, for one blocking command."""
+    sock = connect(port)
+    replies = Replies(sock)
+    try:
+        sock.sendall((b"HELLO 3\r\n" if protocol == 3 else b"") + b"CLIENT ID\r\n")
+        if protocol == 3:
+            replies.next()
+        client_id = replies.next()
+        sock.sendall(blocking)
+        wait_until(lambda: blocked_clients(port) == 1, "the client to block")
+        with redis.Redis(port=port) as admin:
+            answer = admin.execute_command("CLIENT", "UNBLOCK", client_id, *how)
+            again = admin.execute_command("CLIENT", "UNBLOCK", client_id)
+        got = replies.next()
+        if isinstance(got, hiredis.ReplyError):  # hiredis hands errors over as values
+            got = ("error", str(got))
+        return answer, again, got
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("how", [(), ("TIMEOUT",), ("ERROR",)])
+@pytest.mark.parametrize(
+    "blocking",
+    [b"BLPOP q 0\r\n", b"BZPOPMIN z 0\r\n", b"XREAD BLOCK 0 STREAMS s $\r\n", b"BLMOVE a b LEFT LEFT 0\r\n"],
+)
+def test_client_unblock(ports, blocking, how, protocol):
+    oracle, ours = (unblocked(port, blocking, how, protocol) for port in ports)
+    assert ours == oracle
+    assert oracle[:2] == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("CLIENT", "UNBLOCK", "x"),
+        ("CLIENT", "UNBLOCK", "1", "foo"),
+        ("CLIENT", "UNBLOCK", "999999"),
+        ("CLIENT", "UNBLOCK", "1", "timeout", "extra"),
+        ("CLIENT", "UNBLOCK"),
+    ],
+)
+def test_client_unblock_arguments(pair, command):
+    assert_same(pair, *command)
