@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (each import registers a family)
     keys,
     lcs,
     lists,
+    pause,
     pubsub,
     replication,
     scripting,

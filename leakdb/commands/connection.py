@@ -235,26 +235,6 @@ def client_no_touch(client, args):
     return OK
 
 
-@subcommand("client", "pause", -3, "admin noscript loading stale", summary="Stop processing commands")
-def client_pause(client, args):
-    # Accepted for compatibility (failover scripts send it); LeakDB does not hold clients back.
-    timeout = parse_int(args[2])
-    if timeout is None:
-        raise CommandError(errors.PAUSE_TIMEOUT_INVALID)
-    if timeout < 0:
-        raise CommandError(errors.PAUSE_TIMEOUT_NEGATIVE)
-    if len(args) > 4:
-        raise CommandError(errors.CLIENT_SUBCOMMAND_USAGE.format("PAUSE", "CLIENT"))
-    if len(args) == 4 and args[3].lower() not in (b"write", b"all"):
-        raise CommandError(errors.PAUSE_MODE_INVALID)
-    return OK
-
-
-@subcommand("client", "unpause", 2, "admin noscript loading stale", summary="Resume processing commands")
-def client_unpause(client, args):
-    return OK
-
-
 @subcommand("client", "getredir", 2, "noscript loading stale", summary="Get tracking redirection")
 def client_getredir(client, args):
     return b":-1\r\n"

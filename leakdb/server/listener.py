@@ -72,6 +72,7 @@ class Server:
         self.clients: dict[int, Client] = {}
         self.watches = None  # the WATCH registry, made by the first WATCH
         self.pubsub = None  # channels and patterns, made by the first subscription
+        self.client_pause = None  # a commands.pause.Pause while CLIENT PAUSE holds commands
         self._held: list[tuple[Client, list[bytes], Any]] = []  # (client, replies, their batch)
         self.ready: list[Client] = []  # clients whose data arrived in this loop iteration, last first
         self.stats = Stats()
@@ -353,6 +354,8 @@ class Server:
                 client.read_now()
 
     def _expire_cycle(self) -> None:
+        if self.client_pause is not None:
+            return  # CLIENT PAUSE: keys do not expire actively while writes are held
         self.stats.expired_keys += self.keyspace.expire_cycle()
 
     def _housekeeping(self) -> None:

@@ -502,3 +502,74 @@ def test_client_unblock(ports, blocking, how, protocol):
 )
 def test_client_unblock_arguments(pair, command):
     assert_same(pair, *command)
+
+
+# -- CLIENT PAUSE ---------------------------------------------------------------------------------
+
+
+def paused_writes(port: int) -> tuple:
+    """WRITE pause: another client's SET is held (a reader does not see it, reads and EVAL_RO are
+    served, PUBLISH is held too) until CLIENT UNPAUSE, then everything held runs in arrival order."""
+    writer, publisher = connect(port), connect(port)
+    try:
+        with redis.Redis(port=port) as admin, redis.Redis(port=port) as reader:
+            admin.delete("k")
+            reader.ping()  # connected before the pause: redis-py's handshake would be held
+            assert admin.execute_command("CLIENT", "PAUSE", "100000", "WRITE") == b"OK"
+            writer.sendall(b"SET k first\r\nGET k\r\n")
+            publisher.sendall(b"SET k second\r\nPUBLISH ch x\r\n")
+            during = (
+                reader.get("k"),
+                reader.execute_command("EVAL_RO", "return redis.call('get', 'k')", "0"),
+                reader.pipeline().get("k").execute(),
+            )
+            assert admin.execute_command("CLIENT", "UNPAUSE") == b"OK"
+            written = Replies(writer)
+            writer_replies = (written.next(), written.next())
+            sink = Replies(publisher)
+            publisher_replies = (sink.next(), sink.next())
+            return during, writer_replies, publisher_replies, reader.get("k")
+    finally:
+        writer.close()
+        publisher.close()
+
+
+def test_client_pause_write_holds_writes_until_unpause(ports):
+    oracle, ours = (paused_writes(port) for port in ports)
+    assert ours == oracle
+    assert oracle[0] == (None, None, [None])
+
+
+def paused_all(port: int) -> bytes:
+    """ALL pause: every command is held, and held clients run in the order they arrived."""
+    first, second = connect(port), connect(port)
+    try:
+        with redis.Redis(port=port) as admin:
+            admin.delete("k")
+            assert admin.execute_command("CLIENT", "PAUSE", "500", "ALL") == b"OK"
+            first.sendall(b"SET k first\r\n")
+            second.sendall(b"SET k second\r\n")
+            assert Replies(first).next() == Replies(second).next() == b"OK"
+            return admin.get("k")
+    finally:
+        first.close()
+        second.close()
+
+
+def test_client_pause_all_serves_held_clients_in_arrival_order(ports):
+    assert [paused_all(port) for port in ports] == [b"second", b"second"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("CLIENT", "PAUSE", "x"),
+        ("CLIENT", "PAUSE", "-1"),
+        ("CLIENT", "PAUSE", "10", "bogus"),
+        ("CLIENT", "PAUSE", "10", "WRITE", "x"),
+        ("CLIENT", "PAUSE"),
+        ("CLIENT", "UNPAUSE", "x"),
+    ],
+)
+def test_client_pause_arguments(pair, command):
+    assert_same(pair, *command)
