@@ -21,6 +21,7 @@ from . import (  # noqa: F401  (each import registers a family)
     keys,
     lcs,
     lists,
+    pause,
     pubsub,
     replication,
     scripting,
@@ -39,6 +40,9 @@ from . import (  # noqa: F401  (each import registers a family)
     zsetops,
     zsets,
 )
+from .keyfinders import install_key_finders
 from .registry import COMMANDS, DISPATCH, Command, Suspend, command, lookup, subcommand
+
+install_key_finders()
 
 __all__ = ["COMMANDS", "DISPATCH", "Command", "Suspend", "command", "lookup", "subcommand"]

@@ -1,5 +1,5 @@
 """CLIENT subcommands that steer how the server treats one connection: REPLY (ON, OFF, SKIP) and
-UNBLOCK.
+UNBLOCK (TIMEOUT or ERROR) for a client waiting in a blocking command.
 
 CLIENT REPLY is applied by the client's command loop (leakdb/server/client.py), which looks at one
 attribute, ``reply_mode``, per command: 0 while replies flow, so a client that never sends CLIENT
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import SyntaxErrorReply
-from ..resp import OK
+from .. import errors
+from ..engine.numbers import parse_int
+from ..errors import CommandError, NotAnIntegerError, SyntaxErrorReply
+from ..resp import OK, ONE, ZERO
 from . import connection as _connection  # noqa: F401  (declares CLIENT, the parent)
 from .registry import subcommand
 
@@ -53,3 +55,33 @@ def muted(client: Any, reply: bytes, name: str | None) -> bytes:
     if mode == REPLY_SKIP_NEXT:
         client.reply_mode = REPLY_ON
     return b""
+
+
+# -- CLIENT UNBLOCK --------------------------------------------------------------------------------
+
+UNBLOCKED = b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+
+
+@subcommand("client", "unblock", -3, "admin noscript loading stale", summary="Unblock a blocked client")
+def client_unblock(client, args):
+    if len(args) > 4:
+        return errors.error_reply(
+            errors.SUBCOMMAND_SYNTAX.format(args[1].decode("utf-8", "replace"), "CLIENT")
+        )
+    target = parse_int(args[2])
+    if target is None:
+        raise NotAnIntegerError()
+    as_error = False
+    if len(args) == 4:
+        reason = args[3].lower()
+        if reason not in (b"timeout", b"error"):
+            raise CommandError(errors.UNBLOCK_REASON)
+        as_error = reason == b"error"
+    registry = getattr(client.server, "blocking", None)
+    waiter = None if registry is None else registry.by_client.get(target)
+    if waiter is None or waiter.done:
+        return ZERO
+    if as_error:
+        waiter.reply = UNBLOCKED
+    registry.forget(waiter)  # without a reply the waiter answers as its timeout would
+    return ONE

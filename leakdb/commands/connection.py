@@ -249,26 +249,6 @@ def client_no_touch(client, args):
     return OK
 
 
-@subcommand("client", "pause", -3, "admin noscript loading stale", summary="Stop processing commands")
-def client_pause(client, args):
-    # Accepted for compatibility (failover scripts send it); LeakDB does not hold clients back.
-    timeout = parse_int(args[2])
-    if timeout is None:
-        raise CommandError(errors.PAUSE_TIMEOUT_INVALID)
-    if timeout < 0:
-        raise CommandError(errors.PAUSE_TIMEOUT_NEGATIVE)
-    if len(args) > 4:
-        raise CommandError(errors.CLIENT_SUBCOMMAND_USAGE.format("PAUSE", "CLIENT"))
-    if len(args) == 4 and args[3].lower() not in (b"write", b"all"):
-        raise CommandError(errors.PAUSE_MODE_INVALID)
-    return OK
-
-
-@subcommand("client", "unpause", 2, "admin noscript loading stale", summary="Resume processing commands")
-def client_unpause(client, args):
-    return OK
-
-
 # -- CLIENT LIST / INFO / KILL -----------------------------------------------------------------------
 
 
@@ -284,6 +264,7 @@ def describe(client: Any, current: Any, command_name: str) -> str:
     subscriptions = client.subscriptions
     channels = len(subscriptions.channels) if subscriptions is not None else 0
     patterns = len(subscriptions.patterns) if subscriptions is not None else 0
+    shards = len(subscriptions.shards) if subscriptions is not None else 0
     multi = len(client.multi.queued) if client.multi is not None else -1
     last = command_name if client is current else blocked_in or client.last_command
     user = getattr(client, "user", None)
@@ -292,7 +273,7 @@ def describe(client: Any, current: Any, command_name: str) -> str:
         f"id={client.id} addr={client.addr} laddr={client.laddr} fd={client.fd} "
         f"name={client.name.decode('utf-8', 'replace')} age={int(now - client.created)} "
         f"idle={int(time.monotonic() - client.last_active)} flags={flags or 'N'} db={client.db_index} "
-        f"sub={channels} psub={patterns} ssub=0 multi={multi} qbuf={client.parser.pending()} "
+        f"sub={channels} psub={patterns} ssub={shards} multi={multi} qbuf={client.parser.pending()} "
         "qbuf-free=0 argv-mem=0 "
         f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={int(output > 0)} omem={output} tot-mem={client.memory()} "
         f"events={'rw' if output else 'r'} cmd={last} user={user_name} redir={_redirect(client)} "

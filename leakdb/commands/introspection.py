@@ -264,9 +264,13 @@ def command_getkeys(client, args):
         raise CommandError(errors.INVALID_COMMAND)
     if not declared.min_args <= len(target) <= declared.max_args:
         raise CommandError(errors.INVALID_ARGS_FOR_KEYS)
+    if declared.first_key <= 0 and declared.find_keys is None:
+        raise CommandError(errors.NO_KEY_ARGS)
     positions = declared.key_positions(target)
     if not positions:
-        raise CommandError(errors.NO_KEY_ARGS)
+        if positions is not None and "no_mandatory_keys" in declared.flags:
+            return client.resp.array([])  # EVAL script 0
+        raise CommandError(errors.INVALID_ARGS_FOR_COMMAND)
     return client.resp.array([target[i] for i in positions if i < len(target)])
 
 

@@ -1,4 +1,6 @@
-"""Publish/subscribe: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and PUBSUB, as in Redis 7.0.
+"""Publish/subscribe: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and PUBSUB, as in Redis 7.0,
+and sharded pub/sub (SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH): on a server without a cluster a shard
+channel is a channel of its own namespace, which patterns never match.
 
 The server's :class:`PubSub` maps channels and patterns to their subscribers; PUBLISH writes each
 message straight into the receivers' output with ``client.send``.  A RESP2 client with subscriptions
@@ -29,6 +31,18 @@ class PubSub:
     def __init__(self) -> None:
         self.channels: dict[bytes, dict[Any, None]] = {}
         self.patterns: dict[bytes, dict[Any, None]] = {}
+        self.shards: dict[bytes, dict[Any, None]] = {}
+
+    def spublish(self, publisher: Any, channel: bytes, message: bytes) -> tuple[int, bytes]:
+        """Deliver a message to a shard channel's subscribers (as publish does, without patterns)."""
+        subscribers = self.shards.get(channel)
+        if not subscribers:
+            return 0, b""
+        frames = _frames([b"smessage", channel, message])
+        own = b""
+        for client in subscribers:
+            own += _deliver(client, publisher, frames)
+        return len(subscribers), own
 
     def publish(self, publisher: Any, channel: bytes, message: bytes) -> tuple[int, bytes]:
         """Deliver a message; return the receiver count and what the publisher itself must get first.
@@ -66,15 +80,23 @@ def _deliver(client: Any, publisher: Any, frames: dict[int, bytes]) -> bytes:
 
 
 class Subscriptions:
-    """A client's channels and patterns, in the order they were subscribed."""
+    """A client's channels, patterns and shard channels, in the order they were subscribed."""
 
-    __slots__ = ("channels", "patterns")
+    __slots__ = ("channels", "patterns", "shards")
 
     def __init__(self) -> None:
         self.channels: dict[bytes, None] = {}
         self.patterns: dict[bytes, None] = {}
+        self.shards: dict[bytes, None] = {}
 
     def count(self) -> int:
+        """Every subscription: while there is one, the client is in subscribed mode."""
+        return len(self.channels) + len(self.patterns) + len(self.shards)
+
+    def counted(self, which: str) -> int:
+        """The number the confirmations of `which` report: shard channels count apart, as in Redis."""
+        if which == "shards":
+            return len(self.shards)
         return len(self.channels) + len(self.patterns)
 
 
@@ -89,7 +111,7 @@ def hub_of(server: Any) -> PubSub:
 
 _subscribed: dict[bytes, tuple[Handler, int, int, Command]] = {}
 ALLOWED_WHILE_SUBSCRIBED = frozenset(
-    {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "quit", "reset"}
+    {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "quit", "reset"}
 )
 
 
@@ -174,7 +196,7 @@ def subscribe(client, args):
         if channel not in mine.channels:
             mine.channels[channel] = None
             hub.channels.setdefault(channel, {})[client] = None
-        replies.append(_confirm(client, b"subscribe", channel, mine.count()))
+        replies.append(_confirm(client, b"subscribe", channel, mine.counted("channels")))
     _left(client)
     return b"".join(replies)
 
@@ -188,24 +210,46 @@ def psubscribe(client, args):
         if pattern not in mine.patterns:
             mine.patterns[pattern] = None
             hub.patterns.setdefault(pattern, {})[client] = None
-        replies.append(_confirm(client, b"psubscribe", pattern, mine.count()))
+        replies.append(_confirm(client, b"psubscribe", pattern, mine.counted("patterns")))
     _left(client)
     return b"".join(replies)
 
 
-def _drop(client: Any, names: list[bytes], pattern: bool, notify: bool) -> bytes:
-    """Unsubscribe from `names` (every subscription of the kind when empty); the confirmations."""
-    kind = b"punsubscribe" if pattern else b"unsubscribe"
+@command(
+    "ssubscribe", -2, PUBSUB_FLAGS, 1, -1, group="pubsub", since="7.0.0", summary="Listen for shard messages"
+)
+def ssubscribe(client, args):
+    if client.in_exec:
+        return errors.error_reply(errors.DENY_BLOCKING.format("SSUBSCRIBE"))
+    mine = _entered(client)
+    hub = hub_of(client.server)
+    replies = []
+    for channel in args[1:]:
+        if channel not in mine.shards:
+            mine.shards[channel] = None
+            hub.shards.setdefault(channel, {})[client] = None
+        replies.append(_confirm(client, b"ssubscribe", channel, mine.counted("shards")))
+    _left(client)
+    return b"".join(replies)
+
+
+_UNSUBSCRIBED = {"channels": b"unsubscribe", "patterns": b"punsubscribe", "shards": b"sunsubscribe"}
+
+
+def _drop(client: Any, names: list[bytes], which: str, notify: bool) -> bytes:
+    """Unsubscribe from `names` of `which` ("channels", "patterns" or "shards"; every one of them
+    when empty); the confirmations."""
+    kind = _UNSUBSCRIBED[which]
     mine = client.subscriptions
     hub = hub_of(client.server)
-    table = hub.patterns if pattern else hub.channels
+    table = getattr(hub, which)
     own: dict[bytes, None] = {}
     if mine is not None:
-        own = mine.patterns if pattern else mine.channels
+        own = getattr(mine, which)
     if not names:
         names = list(own)
         if not names:
-            return _confirm(client, kind, None, mine.count() if mine else 0) if notify else b""
+            return _confirm(client, kind, None, mine.counted(which) if mine else 0) if notify else b""
     replies = []
     for name in names:
         if name in own:
@@ -215,20 +259,29 @@ def _drop(client: Any, names: list[bytes], pattern: bool, notify: bool) -> bytes
             if not subscribers:
                 del table[name]
         if notify:
-            replies.append(_confirm(client, kind, name, mine.count() if mine else 0))
+            replies.append(_confirm(client, kind, name, mine.counted(which) if mine else 0))
     return b"".join(replies)
 
 
 @command("unsubscribe", -1, PUBSUB_FLAGS, group="pubsub", since="2.0.0", summary="Stop listening")
 def unsubscribe(client, args):
-    reply = _drop(client, args[1:], pattern=False, notify=True)
+    reply = _drop(client, args[1:], "channels", notify=True)
     _left(client)
     return reply
 
 
 @command("punsubscribe", -1, PUBSUB_FLAGS, group="pubsub", since="2.0.0", summary="Stop pattern listening")
 def punsubscribe(client, args):
-    reply = _drop(client, args[1:], pattern=True, notify=True)
+    reply = _drop(client, args[1:], "patterns", notify=True)
+    _left(client)
+    return reply
+
+
+@command(
+    "sunsubscribe", -1, PUBSUB_FLAGS, 1, -1, group="pubsub", since="7.0.0", summary="Stop shard listening"
+)
+def sunsubscribe(client, args):
+    reply = _drop(client, args[1:], "shards", notify=True)
     _left(client)
     return reply
 
@@ -237,8 +290,8 @@ def unsubscribe_all(client: Any) -> None:
     """Drop every subscription without confirmations (RESET, and a closing connection)."""
     if client.subscriptions is None:
         return
-    _drop(client, [], pattern=False, notify=False)
-    _drop(client, [], pattern=True, notify=False)
+    for which in _UNSUBSCRIBED:
+        _drop(client, [], which, notify=False)
     client.subscriptions = None
 
 
@@ -254,6 +307,24 @@ def publish(client, args):
     return own + b":%d\r\n" % count
 
 
+@command(
+    "spublish",
+    3,
+    "pubsub loading stale fast",
+    1,
+    1,
+    group="pubsub",
+    since="7.0.0",
+    summary="Post a shard message",
+)
+def spublish(client, args):
+    hub = client.server.pubsub
+    if hub is None:
+        return b":0\r\n"
+    count, own = hub.spublish(client, args[1], args[2])
+    return own + b":%d\r\n" % count
+
+
 @command("pubsub", -2, "", group="pubsub", since="2.8.0", summary="A container for Pub/Sub commands")
 def pubsub_(client, args):
     return dispatch_sub(client, args)
@@ -264,11 +335,16 @@ SUB_FLAGS = "pubsub loading stale"
 
 @subcommand("pubsub", "channels", -2, SUB_FLAGS, summary="List active channels")
 def pubsub_channels(client, args):
+    return _active(client, args, hub_of(client.server).channels)
+
+
+def _active(client: Any, args: list[bytes], table: dict[bytes, Any]) -> bytes:
+    """PUBSUB CHANNELS / SHARDCHANNELS: the channels of `table`, matching the pattern if given."""
     if len(args) > 3:
         return errors.error_reply(
             errors.CLIENT_SUBCOMMAND_USAGE.format(args[1].decode("utf-8", "replace"), "PUBSUB")
         )
-    channels = list(hub_of(client.server).channels)
+    channels = list(table)
     if len(args) == 3:
         matches = compile_glob(args[2])
         channels = [channel for channel in channels if matches(channel)]
@@ -277,7 +353,10 @@ def pubsub_channels(client, args):
 
 @subcommand("pubsub", "numsub", -2, SUB_FLAGS, summary="Count subscribers of channels")
 def pubsub_numsub(client, args):
-    channels = hub_of(client.server).channels
+    return _numsub(client, args, hub_of(client.server).channels)
+
+
+def _numsub(client: Any, args: list[bytes], channels: dict[bytes, Any]) -> bytes:
     items: list[Any] = []
     for channel in args[2:]:
         items += [channel, len(channels.get(channel, ()))]
@@ -291,15 +370,12 @@ def pubsub_numpat(client, args):
 
 @subcommand("pubsub", "shardchannels", -2, SUB_FLAGS, summary="List active shard channels")
 def pubsub_shardchannels(client, args):
-    return client.resp.array([])  # LeakDB has no shard channels (SSUBSCRIBE is not served)
+    return _active(client, args, hub_of(client.server).shards)
 
 
 @subcommand("pubsub", "shardnumsub", -2, SUB_FLAGS, summary="Count subscribers of shard channels")
 def pubsub_shardnumsub(client, args):
-    items: list[Any] = []
-    for channel in args[2:]:
-        items += [channel, 0]
-    return client.resp.array(items)
+    return _numsub(client, args, hub_of(client.server).shards)
 
 
 PUBSUB_HELP = [

@@ -75,6 +75,7 @@ class Server:
         self.clients: dict[int, Client] = {}
         self.watches = None  # the WATCH registry, made by the first WATCH
         self.pubsub = None  # channels and patterns, made by the first subscription
+        self.client_pause = None  # a commands.pause.Pause while CLIENT PAUSE holds commands
         self._held: list[tuple[Client, list[bytes], Any]] = []  # (client, replies, their batch)
         self.ready: list[Client] = []  # clients whose data arrived in this loop iteration, last first
         self.stats = Stats()
@@ -410,6 +411,8 @@ class Server:
         if not self.active_expire:  # DEBUG SET-ACTIVE-EXPIRE 0
             return
         started = time.monotonic()
+        if self.client_pause is not None:
+            return  # CLIENT PAUSE: keys do not expire actively while writes are held
         self.stats.expired_keys += self.keyspace.expire_cycle()
         if self.instruments.latency_ms:
             self.instruments.add_latency("expire-cycle", int((time.monotonic() - started) * 1000))

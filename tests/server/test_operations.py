@@ -334,3 +334,242 @@ def test_client_list_shows_each_clients_last_command(ports):
     oracle, ours = (listed_commands(port) for port in ports)
     assert ours == oracle
     assert oracle["subscriber"] == "subscribe"
+
+
+# -- sharded pub/sub --------------------------------------------------------------------------------
+
+SHARD_SESSIONS = [
+    b"SUNSUBSCRIBE\r\nSUNSUBSCRIBE a\r\nSUBSCRIBE a\r\nSSUBSCRIBE b c\r\nPSUBSCRIBE p*\r\nSSUBSCRIBE b\r\n"
+    b"SUNSUBSCRIBE c\r\nSUNSUBSCRIBE\r\nSUNSUBSCRIBE\r\nSSUBSCRIBE x\r\nPING\r\nGET k\r\nUNSUBSCRIBE\r\n"
+    b"PUNSUBSCRIBE\r\nSUNSUBSCRIBE x\r\nPING\r\n",
+    b"HELLO 3\r\nSSUBSCRIBE sh\r\nGET x\r\nSPUBLISH sh me\r\nPUBLISH sh me\r\nSUNSUBSCRIBE\r\n",
+    b"MULTI\r\nSSUBSCRIBE a\r\nSPUBLISH a b\r\nEXEC\r\nPUBSUB SHARDCHANNELS\r\n",
+    b"SPUBLISH nobody hi\r\nPUBSUB SHARDCHANNELS\r\nPUBSUB SHARDCHANNELS a b\r\nPUBSUB SHARDNUMSUB\r\n"
+    b"PUBSUB SHARDNUMSUB a b\r\nSSUBSCRIBE\r\n",
+]
+
+
+@pytest.mark.parametrize("payload", SHARD_SESSIONS)
+def test_sharded_pubsub_sessions(redis_server, leakdb_server, ports, payload):
+    assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_spublish_reaches_shard_subscribers_only(ports, protocol):
+    seen = []
+    for port in ports:
+        shard, plain, pattern = connect(port), connect(port), connect(port)
+        hello = b"HELLO 3\r\n" if protocol == 3 else b""
+        shard.sendall(hello + b"SSUBSCRIBE news\r\n")
+        plain.sendall(hello + b"SUBSCRIBE news\r\n")
+        pattern.sendall(hello + b"PSUBSCRIBE *\r\n")
+        readers = [Replies(sock) for sock in (shard, plain, pattern)]
+        for reader in readers:
+            if protocol == 3:
+                reader.next()
+            reader.next()
+        with redis.Redis(port=port, protocol=protocol) as publisher:
+            counts = (
+                publisher.execute_command("SPUBLISH", "news", "shard"),
+                publisher.execute_command("PUBLISH", "news", "plain"),
+                publisher.execute_command("PUBSUB", "SHARDCHANNELS"),
+                publisher.execute_command("PUBSUB", "SHARDNUMSUB", "news", "other"),
+                [e["ssub"] for e in publisher.client_list() if e["ssub"] != "0"],
+            )
+        seen.append((counts, [reader.next() for reader in readers]))
+        for sock in (shard, plain, pattern):
+            sock.close()
+    assert seen[0] == seen[1]
+    assert seen[0][1][0] == [b"smessage", b"news", b"shard"]
+
+
+# -- COMMAND GETKEYS with movable keys -------------------------------------------------------------
+
+GETKEYS = [
+    "ZUNIONSTORE t 2 a b",
+    "ZUNIONSTORE t 3 a b",
+    "ZUNIONSTORE t x a b",
+    "ZUNIONSTORE t 0 a",
+    "ZINTERSTORE t 2 a b WEIGHTS 1 2",
+    "ZDIFFSTORE t 1 a",
+    "ZUNION 2 a b",
+    "ZINTER 1 a WITHSCORES",
+    "ZDIFF 2 a b",
+    "ZINTERCARD 2 a b LIMIT 3",
+    "SINTERCARD 1 a",
+    "EVAL s 2 a b c",
+    "EVAL s 0",
+    "EVALSHA s 1 a",
+    "EVAL_RO s 1 a",
+    "FCALL f 1 k x",
+    "FCALL_RO f 0",
+    "LMPOP 2 a b LEFT",
+    "BLMPOP 0 2 a b LEFT",
+    "ZMPOP 1 a MIN",
+    "BZMPOP 0 1 a MIN",
+    "XREAD COUNT 2 STREAMS a b 0 0",
+    "XREAD STREAMS a b 0",
+    "XREADGROUP GROUP g c STREAMS a 0",
+    "SORT k STORE d",
+    "SORT k",
+    "MIGRATE h 1 k 0 5",
+    "GEORADIUS g 0 0 1 km STORE d",
+    "GEORADIUSBYMEMBER g m 1 km STOREDIST d",
+    "GEORADIUS g 0 0 1 km",
+    "SET k v",
+    "MSET a 1 b 2",
+    "PING",
+]
+
+
+def multibulk(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
+
+
+@pytest.mark.parametrize("request_", GETKEYS)
+def test_command_getkeys(redis_server, leakdb_server, request_):
+    payload = multibulk(b"COMMAND", b"GETKEYS", *request_.encode().split())
+    assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+
+
+def test_command_getkeys_of_migrate_keys(redis_server, leakdb_server):
+    payload = multibulk(b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"1", b"", b"0", b"5", b"KEYS", b"a", b"b")
+    assert (
+        assert_same_bytes(redis_server.port, leakdb_server.port, payload)
+        == b"*2\r\n$1\r\na\r\n$1\r\nb\r\n+OK\r\n"
+    )
+
+
+def command_flags(port: int, name: str) -> set[bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=HANG_SECONDS) as sock:
+        sock.sendall(multibulk(b"COMMAND", b"INFO", name.encode()))
+        return set(Replies(sock).next()[0][2])
+
+
+@pytest.mark.parametrize("name", ["zunionstore", "eval", "xread", "lmpop", "migrate", "georadius", "sort"])
+def test_movable_key_commands_are_flagged(ports, name):
+    oracle, ours = (command_flags(port, name) for port in ports)
+    assert ours == oracle
+    assert b"movablekeys" in ours
+
+
+# -- CLIENT UNBLOCK ---------------------------------------------------------------------------------
+
+
+def unblocked(port: int, blocking: bytes, how: tuple[str, ...], protocol: int) -> tuple:
+    """What CLIENT UNBLOCK answers, and what the blocked client gets, for one blocking command."""
+    sock = connect(port)
+    replies = Replies(sock)
+    try:
+        sock.sendall((b"HELLO 3\r\n" if protocol == 3 else b"") + b"CLIENT ID\r\n")
+        if protocol == 3:
+            replies.next()
+        client_id = replies.next()
+        sock.sendall(blocking)
+        wait_until(lambda: blocked_clients(port) == 1, "the client to block")
+        with redis.Redis(port=port) as admin:
+            answer = admin.execute_command("CLIENT", "UNBLOCK", client_id, *how)
+            again = admin.execute_command("CLIENT", "UNBLOCK", client_id)
+        got = replies.next()
+        if isinstance(got, hiredis.ReplyError):  # hiredis hands errors over as values
+            got = ("error", str(got))
+        return answer, again, got
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("how", [(), ("TIMEOUT",), ("ERROR",)])
+@pytest.mark.parametrize(
+    "blocking",
+    [b"BLPOP q 0\r\n", b"BZPOPMIN z 0\r\n", b"XREAD BLOCK 0 STREAMS s $\r\n", b"BLMOVE a b LEFT LEFT 0\r\n"],
+)
+def test_client_unblock(ports, blocking, how, protocol):
+    oracle, ours = (unblocked(port, blocking, how, protocol) for port in ports)
+    assert ours == oracle
+    assert oracle[:2] == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("CLIENT", "UNBLOCK", "x"),
+        ("CLIENT", "UNBLOCK", "1", "foo"),
+        ("CLIENT", "UNBLOCK", "999999"),
+        ("CLIENT", "UNBLOCK", "1", "timeout", "extra"),
+        ("CLIENT", "UNBLOCK"),
+    ],
+)
+def test_client_unblock_arguments(pair, command):
+    assert_same(pair, *command)
+
+
+# -- CLIENT PAUSE ---------------------------------------------------------------------------------
+
+
+def paused_writes(port: int) -> tuple:
+    """WRITE pause: another client's SET is held (a reader does not see it, reads and EVAL_RO are
+    served, PUBLISH is held too) until CLIENT UNPAUSE, then everything held runs in arrival order."""
+    writer, publisher = connect(port), connect(port)
+    try:
+        with redis.Redis(port=port) as admin, redis.Redis(port=port) as reader:
+            admin.delete("k")
+            reader.ping()  # connected before the pause: redis-py's handshake would be held
+            assert admin.execute_command("CLIENT", "PAUSE", "100000", "WRITE") == b"OK"
+            writer.sendall(b"SET k first\r\nGET k\r\n")
+            publisher.sendall(b"SET k second\r\nPUBLISH ch x\r\n")
+            during = (
+                reader.get("k"),
+                reader.execute_command("EVAL_RO", "return redis.call('get', 'k')", "0"),
+                reader.pipeline().get("k").execute(),
+            )
+            assert admin.execute_command("CLIENT", "UNPAUSE") == b"OK"
+            written = Replies(writer)
+            writer_replies = (written.next(), written.next())
+            sink = Replies(publisher)
+            publisher_replies = (sink.next(), sink.next())
+            return during, writer_replies, publisher_replies, reader.get("k")
+    finally:
+        writer.close()
+        publisher.close()
+
+
+def test_client_pause_write_holds_writes_until_unpause(ports):
+    oracle, ours = (paused_writes(port) for port in ports)
+    assert ours == oracle
+    assert oracle[0] == (None, None, [None])
+
+
+def paused_all(port: int) -> bytes:
+    """ALL pause: every command is held, and held clients run in the order they arrived."""
+    first, second = connect(port), connect(port)
+    try:
+        with redis.Redis(port=port) as admin:
+            admin.delete("k")
+            assert admin.execute_command("CLIENT", "PAUSE", "500", "ALL") == b"OK"
+            first.sendall(b"SET k first\r\n")
+            second.sendall(b"SET k second\r\n")
+            assert Replies(first).next() == Replies(second).next() == b"OK"
+            return admin.get("k")
+    finally:
+        first.close()
+        second.close()
+
+
+def test_client_pause_all_serves_held_clients_in_arrival_order(ports):
+    assert [paused_all(port) for port in ports] == [b"second", b"second"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("CLIENT", "PAUSE", "x"),
+        ("CLIENT", "PAUSE", "-1"),
+        ("CLIENT", "PAUSE", "10", "bogus"),
+        ("CLIENT", "PAUSE", "10", "WRITE", "x"),
+        ("CLIENT", "PAUSE"),
+        ("CLIENT", "UNPAUSE", "x"),
+    ],
+)
+def test_client_pause_arguments(pair, command):
+    assert_same(pair, *command)

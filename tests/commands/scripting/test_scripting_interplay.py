@@ -64,11 +64,12 @@ OOM_CASES = [
 
 
 def test_maxmemory_refusals_as_redis(pair, redis_server, leakdb_server):
-    """Over maxmemory (1 MB: both servers are over it from the start), under noeviction."""
+    """Over maxmemory (1 KB: both servers are over it from the start, LeakDB counting its tables
+    and clients, not the interpreter), under noeviction."""
     for client in pair:
         client.function_flush()
         client.config_set("maxmemory-policy", "noeviction")
-        client.config_set("maxmemory", "1mb")
+        client.config_set("maxmemory", "1kb")
     try:
         expected = split_replies(exchange(redis_server.port, *OOM_CASES))
         actual = split_replies(exchange(leakdb_server.port, *OOM_CASES))
