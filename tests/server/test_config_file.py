@@ -88,6 +88,7 @@ def test_debian_redis_conf_starts_with_one_warning_per_directive_without_effect(
         "dir": "each server has its own",
         "pidfile": "each server has its own",
         "save": "Debian's file has no save line: Redis's built-in points, LeakDB's ''",
+        "latency-tracking": "LeakDB's default is no (per-command statistics cost throughput)",
     }
     theirs, mine = oracle.client().config_get("*"), client.config_get("*")
     differing = {name: (theirs[name], mine[name]) for name in theirs if theirs[name] != mine[name]}
