@@ -6,6 +6,7 @@ package-lock.json pin the packages); ``npm ci`` installs them when node_modules 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 from pathlib import Path
@@ -15,14 +16,22 @@ import redis
 from conftest import require
 
 NODE_DIR = Path(__file__).resolve().parent.parent / "node"
+PACKAGES = ("ioredis", "bullmq")
+# One worker runs every test here; the lock also keeps a second pytest from running `npm ci` (which
+# empties node_modules first) while another one's tests load the packages.
+pytestmark = pytest.mark.xdist_group("node-clients")
 
 
 @pytest.fixture(scope="module")
 def node() -> str:
     binary = require("node")
-    if not (NODE_DIR / "node_modules").is_dir():
-        npm = require("npm")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True)
+    with open(NODE_DIR / ".install-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not all((NODE_DIR / "node_modules" / name / "package.json").is_file() for name in PACKAGES):
+            npm = require("npm")
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True
+            )
     return binary
 
 
