@@ -11,7 +11,6 @@ import glob
 import math
 import os
 import re
-from collections.abc import Callable
 from typing import Any
 
 from . import errors
@@ -22,13 +21,16 @@ from .config_values import (
     UINT_MAX,
     BadValue,
     Setting,
+    choice,
     format_bool,
     format_octal,
+    format_percentiles,
     integer,
     memory,
     parse_bool,
     parse_memory,
     parse_octal,
+    parse_percentiles,
     parse_save,
 )
 from .resp import ProtocolError, split_inline
@@ -43,6 +45,7 @@ _memory = memory
 _parse_save = parse_save
 _parse_octal = parse_octal
 _format_octal = format_octal
+_choice = choice
 
 
 class ConfigError(ValueError):
@@ -246,33 +249,6 @@ MAXMEMORY_POLICIES = (
     "allkeys-random",
     "noeviction",
 )
-
-
-def _choice(*choices: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        lowered = raw.lower()
-        if lowered not in choices:
-            raise BadValue(errors.CONFIG_NOT_CHOICE.format(", ".join(choices)))
-        return lowered
-
-    return parse
-
-
-def _parse_percentiles(raw: str) -> tuple[float, ...]:
-    values = []
-    for word in raw.split():
-        try:
-            value = float(word)
-        except ValueError:
-            raise BadValue(errors.CONFIG_BAD_PERCENTILES) from None
-        if not 0.0 <= value <= 100.0:
-            raise BadValue(errors.CONFIG_PERCENTILE_RANGE)
-        values.append(value)
-    return tuple(values)
-
-
-def _format_percentiles(values: tuple[float, ...]) -> str:
-    return " ".join(f"{value:g}" for value in values)
 
 
 STORAGE_MODES = ("memory", "queue", "persistent", "persistent-queue")
@@ -590,9 +566,9 @@ SETTINGS: dict[str, Setting] = _table(
         Setting(
             "latency-tracking-info-percentiles",
             (50.0, 99.0, 99.9),
-            _parse_percentiles,
+            parse_percentiles,
             "the percentiles INFO latencystats reports, space separated",
-            format=_format_percentiles,
+            format=format_percentiles,
             many_words=True,
         ),
         Setting(

@@ -182,7 +182,7 @@ def parse_percentiles(raw: str) -> tuple[float, ...]:
         except ValueError:
             raise BadValue(errors.CONFIG_BAD_PERCENTILES) from None
         if not 0.0 <= value <= 100.0:
-            raise BadValue(errors.CONFIG_PERCENTILES_RANGE)
+            raise BadValue(errors.CONFIG_PERCENTILE_RANGE)
         values.append(value)
     return tuple(values)
 
