@@ -31,8 +31,9 @@ _SCRIPT_COMMANDS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall
 
 
 class CommandStats:
-    """One command's counters; ``histogram`` maps a duration bucket (nanoseconds, about two
-    significant digits) to the number of calls that fell in it."""
+    """One command's counters; ``histogram`` maps a duration bucket to the number of calls that fell
+    in it. Buckets are Redis's: a duration keeps its top 8 significant bits (its histogram's two
+    significant digits), and a bucket is named by the lowest duration in it, in nanoseconds."""
 
     __slots__ = ("calls", "failed", "histogram", "ns", "rejected")
 
@@ -46,37 +47,39 @@ class CommandStats:
     def record(self, elapsed_ns: int) -> None:
         self.calls += 1
         self.ns += elapsed_ns
-        shift = elapsed_ns.bit_length() - 7
-        if shift > 0:  # keep 7 significant bits: buckets about 1% wide
-            elapsed_ns = ((elapsed_ns >> shift) + 1) << shift
+        shift = elapsed_ns.bit_length() - 8
+        if shift > 0:
+            elapsed_ns = elapsed_ns >> shift << shift
         histogram = self.histogram
         histogram[elapsed_ns] = histogram.get(elapsed_ns, 0) + 1
 
     def percentile(self, percent: float) -> float:
-        """The duration in microseconds that `percent` of the calls did not exceed."""
+        """The duration in microseconds that `percent` of the calls did not exceed: the highest
+        duration of the bucket that holds that call, as Redis reports it."""
         total = sum(self.histogram.values())
         if not total:
             return 0.0
         wanted = max(1, -(-total * percent // 100))
         seen = 0
-        for bucket in sorted(self.histogram):
+        buckets = sorted(self.histogram)
+        for bucket in buckets:
             seen += self.histogram[bucket]
             if seen >= wanted:
-                return bucket / 1000
-        return max(self.histogram) / 1000
+                break
+        return (bucket + (1 << max(0, bucket.bit_length() - 8)) - 1) / 1000
 
     def powers_of_two(self) -> list[tuple[int, int]]:
-        """LATENCY HISTOGRAM's buckets: (upper bound in microseconds, a power of two; calls up to it),
-        cumulative, for the bounds some call fell under."""
+        """LATENCY HISTOGRAM's buckets, cumulative, for the bounds some call fell under. The levels
+        are Redis's: 1024 << k nanoseconds, each reported as the highest duration its bucket holds
+        ((1032 << k) - 1 ns) in whole microseconds: 1, 2, 4, 8, 16, 33, 66, 132..."""
         counts: dict[int, int] = {}
         for bucket, calls in self.histogram.items():
-            micros = max(1, -(-bucket // 1000))
-            bound = 1 << (micros - 1).bit_length()
-            counts[bound] = counts.get(bound, 0) + calls
+            step = (max(0, bucket - 1) // 1024).bit_length()
+            counts[step] = counts.get(step, 0) + calls
         cumulative, total = [], 0
-        for bound in sorted(counts):
-            total += counts[bound]
-            cumulative.append((bound, total))
+        for step in sorted(counts):
+            total += counts[step]
+            cumulative.append((((1032 << step) - 1) // 1000, total))
         return cumulative
 
 

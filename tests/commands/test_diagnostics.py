@@ -261,6 +261,11 @@ def test_latency_events_shapes(servers):
             assert replies[1] == replies[0], args
 
 
+# Redis reports a bucket by the highest value its histogram holds as equal to 1024 << k ns, in us.
+REDIS_HISTOGRAM_BOUNDS = [1, 2, 4, 8, 16, 33, 66, 132, 264, 528, 1056, 2113, 4227, 8454, 16908]
+REDIS_HISTOGRAM_BOUNDS += [33816, 67633, 135266, 270532, 541065, 1082130, 2164260, 4328521]
+
+
 def test_latency_histogram_shape(servers):
     for server in servers:
         client = plain_client(server)
@@ -281,7 +286,7 @@ def test_latency_histogram_shape(servers):
         raw.disconnect()
         assert (name, calls_label, calls, label) == (b"set", b"calls", 5, b"histogram_usec")
         bounds, cumulative = buckets[0::2], buckets[1::2]
-        assert all(bound & (bound - 1) == 0 for bound in bounds) and bounds == sorted(bounds)
+        assert set(bounds) <= set(REDIS_HISTOGRAM_BOUNDS) and bounds == sorted(bounds)
         assert cumulative == sorted(cumulative) and cumulative[-1] == 5
         client.close()
 
@@ -466,3 +471,18 @@ def test_commandstats_count_transactions_and_scripts_as_redis(servers):
     assert texts[1] == texts[0]
     assert "cmdstat_set:calls=2,usec,rejected_calls=0,failed_calls=0" in texts[1]
     assert "cmdstat_lpush:calls=1,usec,rejected_calls=0,failed_calls=1" in texts[1]
+
+
+def test_histogram_buckets_are_redis_buckets():
+    # 1024 ns holds 1024..1031 (8 significant bits); Redis counts 1031 under 1 us and 1032 under 2.
+    from leakdb.commands.instruments import CommandStats
+
+    for elapsed_ns, bound in [(500, 1), (1024, 1), (1031, 1), (1032, 2), (33000, 33), (70000, 132)]:
+        stats = CommandStats()
+        stats.record(elapsed_ns)
+        assert stats.powers_of_two() == [(bound, 1)], elapsed_ns
+    stats = CommandStats()
+    for elapsed_ns in (1031, 70001, 70001):
+        stats.record(elapsed_ns)
+    assert stats.powers_of_two() == [(1, 1), (132, 3)]
+    assert (stats.percentile(33), stats.percentile(50), stats.percentile(100)) == (1.031, 70.143, 70.143)
