@@ -678,3 +678,12 @@ ACL_FILE_USER_CONFIG = (
     "is invalid. This setup is very likely to lead to configuration errors and security holes, please "
     "define either an ACL file or declare users directly in your redis.conf, but not both."
 )
+
+# Commands of a standalone server (leakdb/commands/standalone.py).
+MODULE_LOAD_FAILED = b"-ERR Error loading the extension. Please check the server logs.\r\n"
+MODULE_NOT_LOADED = b"-ERR Error unloading module: no such module with that name\r\n"
+NO_APPEND_ONLY_FILE = (
+    b"-ERR LeakDB has no append-only file to rewrite: the storage mode keeps the data file "
+    b"(BGSAVE writes a snapshot)\r\n"
+)
+NO_REPLICAS = b"-ERR LeakDB does not replicate: it cannot serve replicas (SYNC, PSYNC and REPLCONF)\r\n"

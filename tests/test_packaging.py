@@ -58,3 +58,14 @@ def test_classifiers_exist_and_agree_with_python_requires():
     assert "gevent" in [word.strip() for word in meta["keywords"].split(",")]
     assert sum(name.startswith("Development Status ::") for name in found) == 1
     assert any(name.startswith("Operating System ::") for name in found)
+
+
+def test_each_error_text_is_named_once():
+    # A second assignment would silently change the reply of every command using the first.
+    import ast
+
+    import leakdb.errors
+
+    tree = ast.parse(Path(leakdb.errors.__file__).read_text())
+    names = [target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets]
+    assert sorted({name for name in names if names.count(name) > 1}) == []

@@ -29,6 +29,7 @@ from . import (  # noqa: F401  (each import registers a family)
     sets,
     settings,
     sort,
+    standalone,
     stream_groups,
     stream_info,
     stream_reads,
