@@ -203,7 +203,7 @@ def latency_histogram(client, args):
         record = stats.get(name)
         if record is None or not record.calls or any(key == name for key, _ in pairs):
             continue
-        pairs.append((name, {"calls": record.calls, "histogram_usec": dict(record.powers_of_two())}))
+        pairs.append((name, {"calls": record.calls, "histogram_usec": dict(record.levels())}))
     return client.resp.map(pairs)
 
 

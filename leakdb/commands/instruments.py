@@ -61,14 +61,13 @@ class CommandStats:
             return 0.0
         wanted = max(1, -(-total * percent // 100))
         seen = 0
-        buckets = sorted(self.histogram)
-        for bucket in buckets:
+        for bucket in sorted(self.histogram):
             seen += self.histogram[bucket]
             if seen >= wanted:
                 break
         return (bucket + (1 << max(0, bucket.bit_length() - 8)) - 1) / 1000
 
-    def powers_of_two(self) -> list[tuple[int, int]]:
+    def levels(self) -> list[tuple[int, int]]:
         """LATENCY HISTOGRAM's buckets, cumulative, for the bounds some call fell under. The levels
         are Redis's: 1024 << k nanoseconds, each reported as the highest duration its bucket holds
         ((1032 << k) - 1 ns) in whole microseconds: 1, 2, 4, 8, 16, 33, 66, 132..."""

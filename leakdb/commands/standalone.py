@@ -88,7 +88,11 @@ def module_list(client, args):
 
 
 def _module_load(client, args):
-    log.warning("MODULE %s %r refused: LeakDB cannot load Redis modules", args[1].decode().upper(), args[2])
+    log.warning(
+        "MODULE %s %s refused: LeakDB cannot load Redis modules",
+        args[1].decode().upper(),
+        args[2].decode(errors="replace"),
+    )
     return errors.MODULE_LOAD_FAILED
 
 

@@ -480,9 +480,9 @@ def test_histogram_buckets_are_redis_buckets():
     for elapsed_ns, bound in [(500, 1), (1024, 1), (1031, 1), (1032, 2), (33000, 33), (70000, 132)]:
         stats = CommandStats()
         stats.record(elapsed_ns)
-        assert stats.powers_of_two() == [(bound, 1)], elapsed_ns
+        assert stats.levels() == [(bound, 1)], elapsed_ns
     stats = CommandStats()
     for elapsed_ns in (1031, 70001, 70001):
         stats.record(elapsed_ns)
-    assert stats.powers_of_two() == [(1, 1), (132, 3)]
+    assert stats.levels() == [(1, 1), (132, 3)]
     assert (stats.percentile(33), stats.percentile(50), stats.percentile(100)) == (1.031, 70.143, 70.143)
